@@ -1,0 +1,5 @@
+"""``python -m ros_ssl`` is the ``ros-ssl`` command."""
+
+from ros_ssl.cli.main import main
+
+main()

@@ -1,0 +1,176 @@
+"""Pull the streams the labeler needs out of a bag, as numpy arrays, per the robot profile.
+
+Two passes keep memory flat: ``read_streams`` collects the small streams (odometry, proximity, frame
+stamps, simulator ground truth); ``iter_frames`` then decodes camera frames one at a time.
+Stamps are header stamps (sensor time); a zero header stamp falls back to the bag time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ros_ssl.bag.reader import BagReader
+from ros_ssl.config.profile import RobotProfile
+from ros_ssl.errors import BagError, MessageError
+from ros_ssl.msgs.images import decode_image
+from ros_ssl.msgs.poses import compose, odometry_pose, stamp_ns, transform_pose
+from ros_ssl.msgs.ranges import range_reading, scan_readings
+
+# Simulator extras: ground-truth pose (nav_msgs/Odometry in frame "world") and the world (JSON string).
+TRUTH_TOPIC = "/sim/ground_truth"
+WORLD_TOPIC = "/sim/world"
+RAW_CAMERA_SUFFIX = "/compressed"
+
+
+@dataclass
+class Streams:
+    """Everything but the pixels of one recording. Times are int64 nanoseconds, in bag order."""
+
+    path: Path
+    camera_topic: str
+    camera_ns: np.ndarray  # (F,)
+    odom_ns: np.ndarray  # (K,)
+    odom: np.ndarray  # (K, 3) x, y, yaw in the odometry frame
+    range_ns: list[np.ndarray]  # per sensor (M_s,)
+    ranges: list[np.ndarray]  # per sensor (M_s,) metres, REP 117 (+inf nothing, -inf too close, NaN invalid)
+    truth_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    truth: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (T, 3) world-frame x, y, yaw
+    world: dict[str, Any] | None = None  # simulator world description, if recorded
+
+
+def camera_topic(bag: BagReader, profile: RobotProfile) -> str:
+    """The configured camera topic, or its raw/compressed sibling if only that one was recorded."""
+    topic = profile.camera.topic
+    names = {t.name for t in bag.topics()}
+    if topic in names:
+        return topic
+    sibling = topic[: -len(RAW_CAMERA_SUFFIX)] if topic.endswith(RAW_CAMERA_SUFFIX) else topic + RAW_CAMERA_SUFFIX
+    if sibling in names:
+        return sibling
+    raise BagError(f"bag {bag.path} has no camera topic {topic} (nor {sibling}); topics: {sorted(names)}")
+
+
+def read_streams(path: str | Path, profile: RobotProfile, require_camera: bool = True) -> Streams:
+    """Read odometry, proximity, frame stamps and (if present) simulator ground truth.
+
+    ``require_camera=False`` reads recordings without images (odometry/proximity analysis).
+    """
+    with BagReader(path) as bag:
+        names = {t.name for t in bag.topics()}
+        cam = camera_topic(bag, profile) if require_camera or profile.camera.topic in names else ""
+        prox, odo = profile.proximity, profile.odometry
+        odom_topics = {odo.topic} if odo.source == "odometry" else {"/tf", "/tf_static"}
+        needed = set(profile.proximity_topics()) | ({odo.topic} if odo.source == "odometry" else {"/tf"})
+        missing = sorted(needed - names)
+        if missing:
+            raise BagError(f"bag {bag.path} lacks configured topic(s) {missing}; topics: {sorted(names)}")
+        topics = {cam, TRUTH_TOPIC, WORLD_TOPIC} | set(profile.proximity_topics()) | odom_topics
+        sensor_of_topic = {s.topic: i for i, s in enumerate(prox.sensors)}
+        beams = [s.beam for s in prox.sensors]
+        cam_ns: list[int] = []
+        odom_ns: list[int] = []
+        odom: list[tuple[float, float, float]] = []
+        rng_ns: list[list[int]] = [[] for _ in prox.sensors]
+        rng: list[list[float]] = [[] for _ in prox.sensors]
+        truth_ns: list[int] = []
+        truth: list[tuple[float, float, float]] = []
+        world = None
+        tf = _TfChain(odo.odom_frame, odo.base_frame)
+        for m in bag.messages(topics, deserialize=True):
+            if m.topic == cam:
+                cam_ns.append(_stamp(m))
+            elif m.topic == WORLD_TOPIC:
+                world = json.loads(m.msg.data)
+            elif m.topic == TRUTH_TOPIC:
+                truth_ns.append(_stamp(m))
+                truth.append(odometry_pose(m.msg))
+            elif odo.source == "odometry" and m.topic == odo.topic:
+                odom_ns.append(_stamp(m))
+                odom.append(odometry_pose(m.msg))
+            elif m.topic in ("/tf", "/tf_static") and odo.source == "tf":
+                for t_ns, pose in tf.feed(m.msg, static=m.topic == "/tf_static"):
+                    odom_ns.append(t_ns)
+                    odom.append(pose)
+            elif prox.source == "laser_scan" and m.topic == prox.scan_topic:
+                t = _stamp(m)
+                for i, v in enumerate(scan_readings(m.msg, beams)):
+                    rng_ns[i].append(t)
+                    rng[i].append(float(v))
+            elif m.topic in sensor_of_topic:
+                i = sensor_of_topic[m.topic]
+                rng_ns[i].append(_stamp(m))
+                rng[i].append(range_reading(m.msg))
+        if odo.source == "tf" and not odom_ns:
+            raise BagError(f"bag {bag.path}: /tf has no transform chain {odo.odom_frame} -> {odo.base_frame}; "
+                           f"edges seen: {sorted(tf.edges_seen)[:10]}")
+    return Streams(
+        path=Path(path), camera_topic=cam,
+        camera_ns=np.asarray(cam_ns, np.int64),
+        odom_ns=np.asarray(odom_ns, np.int64), odom=np.asarray(odom, np.float64).reshape(-1, 3),
+        range_ns=[np.asarray(r, np.int64) for r in rng_ns],
+        ranges=[np.asarray(r, np.float64) for r in rng],
+        truth_ns=np.asarray(truth_ns, np.int64), truth=np.asarray(truth, np.float64).reshape(-1, 3),
+        world=world,
+    )
+
+
+def iter_frames(path: str | Path, topic: str) -> Iterator[tuple[int, int, np.ndarray | None, str]]:
+    """Yield (index, stamp_ns, rgb or None, error) for every camera message, in bag order.
+
+    A frame that cannot be decoded yields ``None`` and the reason, so callers count and skip it.
+    """
+    with BagReader(path) as bag:
+        for i, m in enumerate(bag.messages([topic])):
+            try:
+                yield i, _stamp(m), decode_image(m.msg), ""
+            except MessageError as err:
+                yield i, _stamp(m), None, str(err)
+
+
+def _stamp(m: Any) -> int:
+    h = getattr(m.msg, "header", None)
+    t = stamp_ns(h) if h is not None else 0
+    return t if t > 0 else m.log_ns
+
+
+class _TfChain:
+    """Planar pose of ``base`` in ``odom`` from /tf, via one dynamic edge plus static edges below it."""
+
+    def __init__(self, odom: str, base: str) -> None:
+        self.odom, self.base = odom, base
+        self.static: dict[str, tuple[str, tuple[float, float, float]]] = {}  # child -> (parent, pose)
+        self.edges_seen: set[str] = set()
+
+    def feed(self, msg: Any, static: bool) -> Iterator[tuple[int, tuple[float, float, float]]]:
+        for ts in msg.transforms:
+            parent, child = ts.header.frame_id.lstrip("/"), ts.child_frame_id.lstrip("/")
+            self.edges_seen.add(f"{parent}->{child}")
+            pose = transform_pose(ts.transform)
+            if static:
+                self.static[child] = (parent, pose)
+            elif parent == self.odom:
+                tail = self._static_to_base(child)
+                if tail is not None:
+                    yield stamp_ns(ts.header), compose(pose, tail)
+
+    def _static_to_base(self, frame: str) -> tuple[float, float, float] | None:
+        """Pose of base in ``frame`` through static edges, or None if base is not below it."""
+        chain: list[tuple[float, float, float]] = []
+        node = self.base
+        for _ in range(32):
+            if node == frame:
+                out = (0.0, 0.0, 0.0)
+                for p in reversed(chain):
+                    out = compose(out, p)
+                return out
+            if node not in self.static:
+                return None
+            parent, pose = self.static[node]
+            chain.append(pose)
+            node = parent
+        return None

@@ -1,0 +1,1 @@
+"""The ``ros-ssl`` command line: one subcommand per stage."""

@@ -1,0 +1,293 @@
+"""Robot profile: which topics carry what, where the sensors sit, and how labels are made.
+
+A profile is plain YAML mapped onto frozen dataclasses. ``load_profile`` validates everything
+before any bag is opened, so a typo fails in a second with the field's path in the message.
+Units are SI (metres, radians, seconds); frames follow REP 103/105 (x forward, y left, z up).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from ros_ssl.errors import ConfigError
+
+RAW_ENCODINGS = ("rgb8", "bgr8", "mono8", "bgra8", "rgba8")
+COMPRESSED_FORMATS = ("jpeg", "png")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    topic: str = "/camera/image_raw/compressed"
+    # "compressed" = sensor_msgs/CompressedImage, "raw" = sensor_msgs/Image.
+    type: str = "compressed"
+    # raw: one of RAW_ENCODINGS; compressed: jpeg or png (format written by publishers we own).
+    encoding: str = "jpeg"
+    frame_id: str = "camera_link"
+    # Camera pose on the robot (base_link), used by the simulator and the debug overlays.
+    x: float = 0.05
+    z: float = 0.08
+    pitch: float = 0.35
+    fov_deg: float = 70.0
+    width: int = 320
+    height: int = 240
+    rate_hz: float = 15.0
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    name: str
+    # Pose of the sensor in base_link (metres, radians).
+    x: float
+    y: float
+    yaw: float
+    # Range topic (proximity.source == "range") ...
+    topic: str = ""
+    # ... or beam index in the LaserScan (proximity.source == "laser_scan").
+    beam: int = -1
+
+
+@dataclass(frozen=True)
+class ProximityConfig:
+    # "range": one sensor_msgs/Range topic per sensor; "laser_scan": one LaserScan, a beam per sensor.
+    source: str = "range"
+    scan_topic: str = "/proximity/scan"
+    max_range: float = 0.12
+    # A reading below this (metres) means "obstacle"; +inf (REP 117) means nothing detected.
+    obstacle_threshold: float = 0.10
+    frame_prefix: str = "proximity_"
+    rate_hz: float = 20.0
+    sensors: tuple[SensorConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    # "odometry": nav_msgs/Odometry on ``topic``; "tf": the odom_frame -> base_frame chain on /tf.
+    source: str = "odometry"
+    topic: str = "/odom"
+    odom_frame: str = "odom"
+    base_frame: str = "base_link"
+    rate_hz: float = 50.0
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    # "sensor_distance" (Nava et al. 2019) or "grid" (egocentric occupancy cells).
+    geometry: str = "sensor_distance"
+    # Target distances ahead of the robot: start, stop (inclusive), step, metres.
+    distance_start: float = 0.0
+    distance_stop: float = 0.30
+    distance_step: float = 0.01
+    # Match tolerances between the target pose and a later pose.
+    tol_x: float = 0.01
+    tol_y: float = 0.01
+    tol_theta: float = 0.05
+    # How far into the future a frame looks for matching poses (seconds).
+    window_s: float = 20.0
+    # A proximity reading is used at t' only if one lies within this many seconds of t'.
+    range_tolerance_s: float = 0.06
+    # Odometry gaps longer than this are not interpolated across (seconds).
+    max_odom_gap_s: float = 0.5
+    # An odometry jump faster than this is a reset (m/s); association never crosses it.
+    max_speed: float = 2.0
+    # Grid geometry (geometry == "grid"): cells ahead (x) and lateral (y, +left), metres.
+    grid_x_min: float = 0.0
+    grid_x_max: float = 0.8
+    grid_y_min: float = -0.4
+    grid_y_max: float = 0.4
+    grid_cell: float = 0.05
+
+    def distances(self) -> list[float]:
+        n = int(round((self.distance_stop - self.distance_start) / self.distance_step)) + 1
+        return [round(self.distance_start + i * self.distance_step, 6) for i in range(n)]
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    # Training resolution (the paper uses 80x64).
+    width: int = 80
+    height: int = 64
+
+
+@dataclass(frozen=True)
+class RobotProfile:
+    name: str = "thymio"
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    proximity: ProximityConfig = field(default_factory=ProximityConfig)
+    odometry: OdometryConfig = field(default_factory=OdometryConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+
+    @property
+    def sensor_names(self) -> list[str]:
+        return [s.name for s in self.proximity.sensors]
+
+    def proximity_topics(self) -> list[str]:
+        if self.proximity.source == "laser_scan":
+            return [self.proximity.scan_topic]
+        return [s.topic for s in self.proximity.sensors]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists (YAML/JSON/ROS-parameter friendly)."""
+        return _plain(asdict(self))
+
+    def dump(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    def validate(self) -> RobotProfile:
+        """Check every field; raise ConfigError naming the first bad one."""
+        cam, prox, odom, lab, img = self.camera, self.proximity, self.odometry, self.labels, self.image
+        _check(cam.type in ("raw", "compressed"), "camera.type", cam.type, "'raw' or 'compressed'")
+        allowed = RAW_ENCODINGS if cam.type == "raw" else COMPRESSED_FORMATS
+        _check(cam.encoding in allowed, "camera.encoding", cam.encoding, f"one of {', '.join(allowed)}")
+        _check(cam.topic.startswith("/"), "camera.topic", cam.topic, "an absolute topic name")
+        _check(cam.width > 0 and cam.height > 0, "camera.width/height", (cam.width, cam.height), "> 0")
+        _check(0 < cam.fov_deg < 180, "camera.fov_deg", cam.fov_deg, "in (0, 180)")
+        _check(cam.rate_hz > 0, "camera.rate_hz", cam.rate_hz, "> 0")
+        _check(prox.source in ("range", "laser_scan"), "proximity.source", prox.source,
+               "'range' or 'laser_scan'")
+        _check(len(prox.sensors) > 0, "proximity.sensors", "[]", "at least one sensor")
+        _check(prox.max_range > 0, "proximity.max_range", prox.max_range, "> 0")
+        _check(0 < prox.obstacle_threshold <= prox.max_range, "proximity.obstacle_threshold",
+               prox.obstacle_threshold, f"in (0, max_range={prox.max_range}]")
+        names = [s.name for s in prox.sensors]
+        _check(len(set(names)) == len(names), "proximity.sensors[].name", names, "unique names")
+        for i, s in enumerate(prox.sensors):
+            _check(bool(s.name), f"proximity.sensors[{i}].name", s.name, "a non-empty name")
+            for attr in ("x", "y", "yaw"):
+                _check(math.isfinite(getattr(s, attr)), f"proximity.sensors[{i}].{attr}",
+                       getattr(s, attr), "a finite number")
+            if prox.source == "range":
+                _check(s.topic.startswith("/"), f"proximity.sensors[{i}].topic", s.topic,
+                       "an absolute Range topic name")
+            else:
+                _check(s.beam >= 0, f"proximity.sensors[{i}].beam", s.beam, "a beam index >= 0")
+        if prox.source == "range":
+            topics = [s.topic for s in prox.sensors]
+            _check(len(set(topics)) == len(topics), "proximity.sensors[].topic", topics, "unique topics")
+        _check(odom.source in ("odometry", "tf"), "odometry.source", odom.source, "'odometry' or 'tf'")
+        _check(odom.topic.startswith("/"), "odometry.topic", odom.topic, "an absolute topic name")
+        _check(lab.geometry in ("sensor_distance", "grid"), "labels.geometry", lab.geometry,
+               "'sensor_distance' or 'grid'")
+        _check(lab.distance_step > 0, "labels.distance_step", lab.distance_step, "> 0")
+        _check(0 <= lab.distance_start <= lab.distance_stop, "labels.distance_start/stop",
+               (lab.distance_start, lab.distance_stop), "0 <= start <= stop")
+        for attr in ("tol_x", "tol_y", "tol_theta", "window_s", "range_tolerance_s", "max_odom_gap_s",
+                     "max_speed", "grid_cell"):
+            _check(getattr(lab, attr) > 0, f"labels.{attr}", getattr(lab, attr), "> 0")
+        _check(lab.grid_x_min < lab.grid_x_max, "labels.grid_x_min/max", (lab.grid_x_min, lab.grid_x_max),
+               "min < max")
+        _check(lab.grid_y_min < lab.grid_y_max, "labels.grid_y_min/max", (lab.grid_y_min, lab.grid_y_max),
+               "min < max")
+        _check(8 <= img.width <= 1024 and 8 <= img.height <= 1024, "image.width/height",
+               (img.width, img.height), "between 8 and 1024 pixels")
+        return self
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check(ok: bool, where: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"profile field {where} is {value!r}; expected {expected}")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Map a YAML mapping onto dataclass ``cls``, rejecting unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile section {where or '<root>'} must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"profile section {where or '<root>'} has unknown key(s) {unknown}; "
+                          f"known: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        path = f"{where}.{key}" if where else key
+        if is_dataclass(hint):
+            kwargs[key] = _build(hint, value, path)
+        elif key == "sensors":
+            if not isinstance(value, list):
+                raise ConfigError(f"profile field {path} must be a list of sensors")
+            kwargs[key] = tuple(_build(SensorConfig, v, f"{path}[{i}]") for i, v in enumerate(value))
+        else:
+            kwargs[key] = _coerce(hint, value, path)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ConfigError(f"profile section {where or '<root>'} is incomplete: {err}") from err
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"profile field {path} is {value!r}; expected a number")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"profile field {path} is {value!r}; expected an integer")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"profile field {path} is {value!r}; expected a string")
+        return value
+    return value
+
+
+def profile_from_dict(data: dict[str, Any]) -> RobotProfile:
+    """Build and validate a profile from a plain mapping (e.g. parsed YAML or ROS parameters)."""
+    return _build(RobotProfile, data, "").validate()
+
+
+def builtin_profiles() -> list[str]:
+    folder = resources.files("ros_ssl.config") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(source: str | Path | None = None) -> RobotProfile:
+    """Load a profile from a YAML path or a built-in name ("thymio", "sim"); default "sim".
+
+    A YAML file may be a plain profile or a ROS 2 parameter file (``node: ros__parameters: ...``),
+    so one file configures both the offline tools and the nodes.
+    """
+    source = "sim" if source is None else source
+    path = Path(source)
+    if not path.suffix and str(source) in builtin_profiles():
+        text = (resources.files("ros_ssl.config") / "profiles" / f"{source}.yaml").read_text()
+        where = f"built-in profile {source!r}"
+    elif path.is_file():
+        text = path.read_text()
+        where = str(path)
+    else:
+        raise ConfigError(f"profile {source} not found: give a YAML path or one of {builtin_profiles()}")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from err
+    data = _unwrap_ros_parameters(data)
+    try:
+        return profile_from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _unwrap_ros_parameters(data: Any) -> Any:
+    """Accept ``/**: {ros__parameters: {...}}`` or ``node: {ros__parameters: {...}}`` files."""
+    if isinstance(data, dict) and len(data) == 1:
+        (inner,) = data.values()
+        if isinstance(inner, dict) and "ros__parameters" in inner:
+            params = inner["ros__parameters"]
+            return params.get("profile", params) if isinstance(params, dict) else params
+    return data
