@@ -22,11 +22,15 @@ app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_compl
                   pretty_exceptions_enable=False)
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     """Self-supervised long-range perception for mobile robots: log, label, train, deploy."""
     if version:
         typer.echo(__version__)
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit()
 
 
