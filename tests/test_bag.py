@@ -66,6 +66,12 @@ def test_independent_reader_agrees(tmp_path):
     assert counts["/proximity/center"] == 50
 
 
+def test_rosbag2_directory_named_dot_bag(tmp_path):
+    prof = load_profile("thymio")
+    bag = write_robot_bag(tmp_path / "run.bag", prof)
+    assert read_streams(bag, prof).odom.shape == (100, 3)
+
+
 def test_missing_topic_is_named(tmp_path):
     prof = load_profile("thymio")
     bag = tmp_path / "b"

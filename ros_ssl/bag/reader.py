@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import Reader as Reader2
 from rosbags.typesys import Stores, get_typestore
 
 from ros_ssl.errors import BagError
@@ -54,8 +55,11 @@ class BagReader:
             files = sorted(self.path.glob("*.mcap")) + sorted(self.path.glob("*.db3"))
             if not files:
                 raise BagError(f"bag {self.path} is a directory with neither metadata.yaml nor .mcap/.db3 files")
-        reader = AnyReader([self.path], default_typestore=get_typestore(self._distro))
         try:
+            reader = AnyReader([self.path], default_typestore=get_typestore(self._distro))
+            if self.path.is_dir() and not reader.is2:
+                # AnyReader takes any "*.bag" path for ROS 1; a rosbag2 directory may be named so too.
+                reader.is2, reader.readers = True, [Reader2(self.path)]
             reader.open()
         except Exception as err:  # rosbags raises several unrelated types for broken files
             raise BagError(f"bag {self.path} cannot be opened: corrupt, truncated or not a bag "

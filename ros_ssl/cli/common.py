@@ -9,7 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 # Command modules under ros_ssl.cli, registered in this order (one module per stage).
-OPTIONAL_COMMANDS: list[str] = []
+OPTIONAL_COMMANDS: list[str] = [
+    "simulate_cmd",
+    "label_cmd",
+]
 
 ConfigOpt = Annotated[
     Optional[str],

@@ -89,8 +89,6 @@ class LabelConfig:
     tol_theta: float = 0.05
     # How far into the future a frame looks for matching poses (seconds).
     window_s: float = 20.0
-    # A proximity reading is used at t' only if one lies within this many seconds of t'.
-    range_tolerance_s: float = 0.06
     # Odometry gaps longer than this are not interpolated across (seconds).
     max_odom_gap_s: float = 0.5
     # An odometry jump faster than this is a reset (m/s); association never crosses it.
@@ -177,7 +175,7 @@ class RobotProfile:
         _check(lab.distance_step > 0, "labels.distance_step", lab.distance_step, "> 0")
         _check(0 <= lab.distance_start <= lab.distance_stop, "labels.distance_start/stop",
                (lab.distance_start, lab.distance_stop), "0 <= start <= stop")
-        for attr in ("tol_x", "tol_y", "tol_theta", "window_s", "range_tolerance_s", "max_odom_gap_s",
+        for attr in ("tol_x", "tol_y", "tol_theta", "window_s", "max_odom_gap_s",
                      "max_speed", "grid_cell"):
             _check(getattr(lab, attr) > 0, f"labels.{attr}", getattr(lab, attr), "> 0")
         _check(lab.grid_x_min < lab.grid_x_max, "labels.grid_x_min/max", (lab.grid_x_min, lab.grid_x_max),

@@ -140,7 +140,7 @@ class Dataset:
             tail = _tail(spec, self.label_shape, self.image_hw)
             file = self.path / f"{name}.bin"
             row = int(np.prod(tail, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-            if not file.exists() or file.stat().st_size < n * row:
+            if n and (not file.exists() or file.stat().st_size < n * row):
                 raise DatasetError(f"dataset {self.path}: {file.name} is missing or shorter than the "
                                    f"{n} rows the manifest lists")
             self._arrays[name] = (np.memmap(file, dtype=spec.dtype, mode="r", shape=(n, *tail)) if n

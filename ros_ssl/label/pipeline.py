@@ -1,0 +1,203 @@
+"""Bag -> labelled recording -> dataset: the glue between streams, association, images and truth.
+
+``label_bag`` is a pure function of one bag and one profile (what a worker process, or a Ray/Spark
+task, runs); ``label_bags`` fans bags out to a process pool and appends each finished recording to
+a dataset in completion order, skipping bags the dataset already holds. Every frame with an
+odometry pose is kept, labelled or not (self-supervised pretraining uses unlabelled frames too);
+frames without a pose or that cannot be decoded are dropped and counted by reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ros_ssl.bag.streams import Streams, iter_frames, read_streams
+from ros_ssl.config.profile import RobotProfile
+from ros_ssl.data.store import UNKNOWN_TRUTH, DatasetWriter
+from ros_ssl.errors import BagError, RosSslError
+from ros_ssl.label.association import Labels, MatchParams, associate
+from ros_ssl.label.grid import grid_axes, grid_geometry, grid_labels
+from ros_ssl.label.trajectory import NS, REASON_KEYS, PoseQuery, Reason, Trajectory, clean_trajectory
+from ros_ssl.label.window import Readings, posed_readings
+from ros_ssl.msgs.images import resize_rgb
+from ros_ssl.msgs.poses import wrap_angle
+
+
+def label_geometry(profile: RobotProfile) -> dict[str, Any]:
+    """The dataset geometry dict the profile's label settings produce."""
+    if profile.labels.geometry == "grid":
+        return grid_geometry(profile)
+    return {"kind": "sensor_distance", "sensors": profile.sensor_names,
+            "distances": profile.labels.distances()}
+
+
+def bag_id(path: str | Path) -> str:
+    """Stable recording id: the bag's name plus a short hash of its absolute path."""
+    p = Path(path).resolve()
+    name = p.name.split(".")[0] or p.name
+    return f"{name}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
+
+
+def label_streams(streams: Streams, profile: RobotProfile) -> tuple[Trajectory, PoseQuery, Labels, Readings]:
+    """Odometry trajectory, frame poses and labels of every camera stamp (no pixels involved)."""
+    lab = profile.labels
+    traj = clean_trajectory(streams.odom_ns, streams.odom, lab.max_speed, lab.max_odom_gap_s)
+    readings = posed_readings(traj, streams.range_ns, streams.ranges)
+    frames = traj.poses_at(streams.camera_ns)
+    if lab.geometry == "grid":
+        labels = grid_labels(streams.camera_ns, frames, traj, readings, profile)
+    else:
+        labels = associate(streams.camera_ns, frames, traj, readings, MatchParams.from_profile(profile))
+    return traj, frames, labels, readings
+
+
+def true_labels(streams: Streams, profile: RobotProfile, stamps_ns: np.ndarray,
+                shape: tuple[int, ...]) -> np.ndarray:
+    """Simulator ground truth at the frame stamps (world-frame pose interpolated there); 255 without it."""
+    truth = np.full((len(stamps_ns), *shape), UNKNOWN_TRUTH, np.uint8)
+    if streams.world is None or not len(streams.truth_ns) or not len(stamps_ns):
+        return truth
+    from ros_ssl.sim.truth import true_grid_labels, true_sensor_labels
+
+    lab = profile.labels
+    world_traj = clean_trajectory(streams.truth_ns, streams.truth, lab.max_speed, lab.max_odom_gap_s)
+    q = world_traj.poses_at(stamps_ns)
+    if not q.ok.any():
+        return truth
+    poses = q.pose[q.ok]
+    if lab.geometry == "grid":
+        gx, gy = grid_axes(profile)
+        truth[q.ok] = true_grid_labels(streams.world, poses, gx, gy)
+    else:
+        truth[q.ok] = true_sensor_labels(streams.world, poses, profile, lab.distances())
+    return truth
+
+
+def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Label one bag: (arrays for ``DatasetWriter.append``, recording meta with a report of counts)."""
+    streams = read_streams(path, profile)
+    traj, frames, labels, readings = label_streams(streams, profile)
+    n = len(streams.camera_ns)
+    keep = frames.ok.copy()
+    height, width = profile.image.height, profile.image.width
+    row = np.cumsum(keep) - 1  # frame index -> row of ``images`` (posed frames only)
+    images = np.zeros((int(keep.sum()), height, width, 3), np.uint8)
+    undecodable = np.zeros(n, bool)
+    errors: list[str] = []
+    for i, t_ns, rgb, err in iter_frames(path, streams.camera_topic):
+        if i >= n or t_ns != streams.camera_ns[i]:
+            raise BagError(f"bag {path}: camera messages on {streams.camera_topic} came in a different order "
+                           f"on the second read (message {i}); cannot pair frames with labels")
+        if not keep[i]:
+            continue
+        if rgb is None:
+            undecodable[i] = True
+            errors.append(err)
+            continue
+        images[row[i]] = resize_rgb(rgb, width, height)
+    decoded = ~undecodable[frames.ok]
+    keep &= ~undecodable
+    stamps_ns = streams.camera_ns[keep]
+    pose = frames.pose[keep]
+    arrays = {
+        "frames": images[decoded] if not decoded.all() else images,
+        "labels": labels.labels[keep],
+        "mask": labels.mask[keep].astype(np.uint8),
+        "truth": true_labels(streams, profile, stamps_ns, labels.labels.shape[1:]),
+        "stamps": stamps_ns / NS,
+        "poses": np.column_stack([pose[:, :2], wrap_angle(pose[:, 2])]) if len(pose) else np.zeros((0, 3)),
+    }
+    report = _report(streams, profile, traj, frames, labels, readings, keep, undecodable, errors)
+    report["frames_with_truth"] = int((arrays["truth"] != UNKNOWN_TRUTH).any(axis=(1, 2)).sum())
+    rid = bag_id(path)
+    seed = (streams.world or {}).get("seed")
+    meta = {"id": rid, "group": f"world-{seed}" if seed is not None else rid,
+            "bag": str(Path(path).resolve()), "frames": int(keep.sum()), "report": report}
+    return arrays, meta
+
+
+def _report(streams: Streams, profile: RobotProfile, traj: Trajectory, frames: PoseQuery, labels: Labels,
+            readings: Readings, keep: np.ndarray, undecodable: np.ndarray,
+            errors: list[str]) -> dict[str, Any]:
+    """Counts of everything dropped, repaired or doubtful, so nothing is skipped silently."""
+    reasons = Counter(Reason(int(r)) for r in frames.reason)
+    skipped = {REASON_KEYS[r]: int(reasons.get(r, 0)) for r in REASON_KEYS}
+    skipped["undecodable"] = int(undecodable.sum())
+    cam = streams.camera_ns
+    known = labels.mask[keep]
+    return {
+        "frames_in_bag": int(len(cam)),
+        "frames_kept": int(keep.sum()),
+        "frames_skipped": skipped,
+        "frames_out_of_order": int(np.count_nonzero(np.diff(cam) < 0)),
+        "frames_duplicate_stamps": int(len(cam) - len(np.unique(cam))),
+        "frames_with_labels": int(known.any(axis=(1, 2)).sum()),
+        "known_fraction": float(known.mean()) if known.size else 0.0,
+        "first_decode_error": errors[0] if errors else "",
+        "odometry": traj.counts,
+        "no_motion": traj.max_displacement() < profile.labels.tol_x,
+        "readings": dict(zip(profile.sensor_names, readings.counts)),
+    }
+
+
+def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfile, workers: int = 0,
+               progress: bool = True) -> dict[str, Any]:
+    """Label bags into the dataset at ``out`` (created or appended to); returns a summary report.
+
+    ``workers`` processes label bags in parallel (0 = one per CPU, at most one per bag). A bag the
+    dataset already holds (same id) is skipped; a bag that fails with a ros_ssl error is listed
+    under "failed" and the others still go in.
+    """
+    from tqdm import tqdm
+
+    writer = DatasetWriter(out, label_geometry(profile), (profile.image.height, profile.image.width),
+                           profile.to_dict())
+    have = writer.recording_ids()
+    todo: dict[str, str] = {}
+    existing: list[str] = []
+    for p in paths:
+        rid = bag_id(p)
+        if rid in have:
+            existing.append(str(p))
+        else:
+            todo.setdefault(rid, str(p))
+    summary: dict[str, Any] = {"dataset": str(out), "labelled": [], "skipped_existing": existing,
+                               "failed": []}
+    workers = workers or min(len(todo), os.cpu_count() or 1)
+    bar = tqdm(total=len(todo), unit="bag", desc="label", disable=not progress)
+
+    def done(path: str, result: tuple[dict[str, np.ndarray], dict[str, Any]] | None, err: str = "") -> None:
+        if result is None:
+            summary["failed"].append({"bag": path, "error": err})
+        else:
+            writer.append(result[1], result[0])
+            summary["labelled"].append(result[1])
+        bar.update(1)
+        bar.set_postfix(frames=writer.manifest["count"])
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for path in todo.values():
+                try:
+                    done(path, label_bag(path, profile))
+                except RosSslError as err:
+                    done(path, None, str(err))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(label_bag, path, profile): path for path in todo.values()}
+                for fut in as_completed(futures):
+                    try:
+                        done(futures[fut], fut.result())
+                    except RosSslError as err:
+                        done(futures[fut], None, str(err))
+    finally:
+        bar.close()
+    summary["frames"] = int(writer.manifest["count"])
+    return summary
