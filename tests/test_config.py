@@ -24,6 +24,8 @@ def test_profile_round_trips_through_yaml(tmp_path: Path):
 
 def test_ros_parameter_file_is_a_profile(tmp_path: Path):
     data = load_profile("thymio").to_dict()
+    # rcl parameter files hold no lists of mappings: sensors may be a mapping keyed by name.
+    data["proximity"]["sensors"] = {s.pop("name"): s for s in data["proximity"]["sensors"]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"/**": {"ros__parameters": data}}))
     assert load_profile(tmp_path / "params.yaml").name == "thymio"
 

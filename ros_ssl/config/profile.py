@@ -217,8 +217,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if is_dataclass(hint):
             kwargs[key] = _build(hint, value, path)
         elif key == "sensors":
+            if isinstance(value, dict):
+                # ROS parameter files cannot hold lists of mappings: accept {name: {x: ..., ...}} too.
+                value = [dict(v, name=k) if isinstance(v, dict) else v for k, v in value.items()]
             if not isinstance(value, list):
-                raise ConfigError(f"profile field {path} must be a list of sensors")
+                raise ConfigError(f"profile field {path} must be a list of sensors or a mapping name -> sensor")
             kwargs[key] = tuple(_build(SensorConfig, v, f"{path}[{i}]") for i, v in enumerate(value))
         else:
             kwargs[key] = _coerce(hint, value, path)
