@@ -12,6 +12,10 @@ import typer
 OPTIONAL_COMMANDS: list[str] = [
     "simulate_cmd",
     "label_cmd",
+    "train_cmd",
+    "demo_cmd",
+    "export_cmd",
+    "run_cmd",
 ]
 
 ConfigOpt = Annotated[

@@ -1,0 +1,115 @@
+"""Controller node: drive from the detector's predictions alone, turning away from predicted obstacles.
+
+Example::
+
+    ros-ssl-controller --ros-args -p profile:=thymio -p max_speed:=0.08
+
+Subscribes to ``/detector/predictions`` and ``/detector/geometry`` and publishes geometry_msgs/Twist on
+``/cmd_vel`` at ``rate`` Hz (``ros_ssl.nodes.avoidance``). With no prediction for ``timeout`` seconds it
+commands a stop. Needs a sensor x distance model whose sensors are in the profile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from std_msgs.msg import Float32MultiArray, String
+
+from ros_ssl.config.profile import load_profile
+from ros_ssl.errors import ConfigError
+from ros_ssl.nodes.avoidance import AvoidParams, Avoider
+from ros_ssl.nodes.params import check_fields, declare_config, param
+from ros_ssl.nodes.predictions import nearest_obstacle
+from ros_ssl.nodes.qos import LATCHED
+from ros_ssl.nodes.runtime import main_for
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    profile: str = field(default="sim", metadata=param(
+        "Robot profile (built-in name or YAML path): where the model's sensors point."))
+    threshold: float = field(default=0.5, metadata=param(
+        "Probability above which a predicted cell is an obstacle.", 0.0, 1.0))
+    max_speed: float = field(default=0.1, metadata=param(
+        "Forward speed when the way is free (m/s).", 0.0, 2.0))
+    max_turn: float = field(default=1.2, metadata=param("Turn rate when blocked (rad/s).", 0.0, 10.0))
+    stop_distance: float = field(default=0.03, metadata=param(
+        "Free distance ahead (m) at which the robot stops and turns.", 0.0, 5.0))
+    slow_distance: float = field(default=0.2, metadata=param(
+        "Free distance ahead (m) below which the robot slows down.", 0.0, 5.0))
+    rate: float = field(default=10.0, metadata=param("Command rate (Hz).", 1.0, 100.0))
+    timeout: float = field(default=0.5, metadata=param(
+        "Stop when the newest prediction is older than this (s).", 0.05, 10.0))
+
+    def validate(self) -> ControllerConfig:
+        check_fields(self)
+        if self.slow_distance <= self.stop_distance:
+            raise ConfigError(f"parameter slow_distance ({self.slow_distance}) must exceed stop_distance "
+                              f"({self.stop_distance})")
+        return self
+
+    def avoid_params(self) -> AvoidParams:
+        return AvoidParams(self.max_speed, self.max_turn, self.stop_distance, self.slow_distance)
+
+
+class ControllerNode(Node):
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("controller", **node_kwargs)
+        self.cfg = declare_config(self, ControllerConfig)
+        self._yaws = {s.name: s.yaw for s in load_profile(self.cfg.profile).proximity.sensors}
+        self._avoider: Avoider | None = None
+        self._distances: list[float] = []
+        self._free: np.ndarray | None = None
+        self._free_ns = 0
+        self.create_subscription(String, "/detector/geometry", self._on_geometry, LATCHED)
+        self.create_subscription(Float32MultiArray, "/detector/predictions", self._on_predictions, 10)
+        self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", 10)
+        self.create_timer(1.0 / self.cfg.rate, self._tick)
+        self.commands = 0
+
+    def _on_geometry(self, msg: String) -> None:
+        geometry = json.loads(msg.data)
+        if geometry.get("kind") != "sensor_distance":
+            kind = geometry.get("kind")
+            self.get_logger().error(f"cannot steer from a {kind!r} model; need a sensor_distance model")
+            return
+        unknown = [s for s in geometry["sensors"] if s not in self._yaws]
+        if unknown:
+            self.get_logger().error(f"model sensors {unknown} are not in profile {self.cfg.profile!r}")
+            return
+        self._distances = [float(d) for d in geometry["distances"]]
+        self._avoider = Avoider([self._yaws[s] for s in geometry["sensors"]], self.cfg.avoid_params())
+
+    def _on_predictions(self, msg: Float32MultiArray) -> None:
+        if self._avoider is None or len(msg.layout.dim) != 2:
+            return
+        shape = (msg.layout.dim[0].size, msg.layout.dim[1].size)
+        probs = np.asarray(msg.data, np.float32).reshape(shape)
+        free = nearest_obstacle(probs, self._distances, self.cfg.threshold)
+        self._free = np.minimum(free, self._distances[-1])
+        self._free_ns = self.get_clock().now().nanoseconds
+
+    def _tick(self) -> None:
+        cmd = Twist()
+        fresh = self.get_clock().now().nanoseconds - self._free_ns <= self.cfg.timeout * 1e9
+        if self._avoider is not None and self._free is not None and fresh:
+            cmd.linear.x, cmd.angular.z = self._avoider.command(self._free)
+        self._cmd_pub.publish(cmd)
+        self.commands += 1
+
+    def close(self) -> None:
+        self._cmd_pub.publish(Twist())  # leave the robot stopped
+        self.get_logger().info(f"controller stopped after {self.commands} commands")
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    main_for(ControllerNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""What the detector publishes, without ROS: array layout, nearest predicted obstacle, latency figures.
+
+Prediction message (std_msgs/Float32MultiArray on ``/detector/predictions``), for a sensor x distance
+model with S sensors and D distances::
+
+    layout.dim[0] = {label: "sensor",   size: S, stride: S * D}
+    layout.dim[1] = {label: "distance", size: D, stride: D}
+    layout.data_offset = 0
+    data[s * D + d] = probability of an obstacle in front of sensor s if the robot drove d metres ahead
+
+A grid model uses labels "x" (cells ahead) and "y" (cells lateral, +left) the same way. The sensor names
+and distances in metres are on ``/detector/geometry`` (std_msgs/String, JSON, transient local).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+AXES = {"sensor_distance": ("sensor", "distance"), "grid": ("x", "y")}
+
+
+def layout_dims(geometry: dict[str, Any], shape: tuple[int, int]) -> list[tuple[str, int, int]]:
+    """(label, size, stride) of each dimension of a row-major (A, B) probability array."""
+    a, b = AXES[geometry["kind"]]
+    return [(a, shape[0], shape[0] * shape[1]), (b, shape[1], shape[1])]
+
+
+def geometry_json(geometry: dict[str, Any], threshold: float) -> str:
+    """The geometry message: the model's geometry plus the detector's obstacle threshold."""
+    return json.dumps({**geometry, "threshold": threshold}, separators=(",", ":"))
+
+
+def nearest_obstacle(probs: np.ndarray, distances: Sequence[float], threshold: float) -> np.ndarray:
+    """(S,) for each sensor the smallest distance whose probability exceeds ``threshold``; +inf if none.
+
+    Read as: how far the robot can drive straight ahead before that sensor would see an obstacle.
+    """
+    hit = np.asarray(probs) > threshold
+    first = np.argmax(hit, axis=1)
+    return np.where(hit.any(axis=1), np.asarray(distances, np.float64)[first], np.inf)
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    frames: int
+    hz: float
+    median_ms: float
+    p99_ms: float
+    infer_ms: float  # median model time per frame
+
+
+class LatencyWindow:
+    """Latency (image stamp -> prediction published) and inference time of the most recent frames."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self._lat: deque[float] = deque(maxlen=size)
+        self._infer: deque[float] = deque(maxlen=size)
+        self._times: deque[float] = deque(maxlen=size)
+
+    def add(self, now_s: float, latency_s: float, infer_s: float) -> None:
+        self._times.append(now_s)
+        self._lat.append(latency_s)
+        self._infer.append(infer_s)
+
+    def summary(self) -> LatencySummary:
+        n = len(self._lat)
+        if n == 0:
+            return LatencySummary(0, 0.0, float("nan"), float("nan"), float("nan"))
+        span = self._times[-1] - self._times[0]
+        lat = np.asarray(self._lat) * 1e3
+        return LatencySummary(n, (n - 1) / span if span > 0 else 0.0, float(np.median(lat)),
+                              float(np.percentile(lat, 99)), float(np.median(self._infer)) * 1e3)

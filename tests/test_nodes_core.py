@@ -1,0 +1,286 @@
+"""The nodes' ROS-free cores: crash-safe MCAP, split rosbag2 writer, recorder queue, parameters, policies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mcap.reader import make_reader
+from rosbags.rosbag2.storage_mcap import McapReader
+
+from ros_ssl.bag import BagReader
+from ros_ssl.bag import messages as m
+from ros_ssl.bag.writer import TYPESTORE
+from ros_ssl.errors import BagError, ConfigError
+from ros_ssl.nodes import mcap_durable
+from ros_ssl.nodes.avoidance import AvoidParams, Avoider
+from ros_ssl.nodes.mcap_durable import DurableMcapFile
+from ros_ssl.nodes.params import check_fields
+from ros_ssl.nodes.predictions import LatencyWindow, layout_dims, nearest_obstacle
+from ros_ssl.nodes.recorder_core import FlushPolicy, RecorderCore
+from ros_ssl.nodes.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
+
+RANGE = "sensor_msgs/msg/Range"
+IMAGE = "sensor_msgs/msg/Image"
+QOS = ({"history": "keep_last", "depth": 5, "reliability": "best_effort", "durability": "volatile",
+        "deadline": {"sec": 0, "nsec": 0}, "lifespan": {"sec": 0, "nsec": 0}, "liveliness": "automatic",
+        "liveliness_lease_duration": {"sec": 0, "nsec": 0}, "avoid_ros_namespace_conventions": False},)
+
+
+def spec(topic: str, msgtype: str) -> TopicSpec:
+    return TopicSpec(topic, msgtype, TYPESTORE.generate_msgdef(msgtype)[0], TYPESTORE.hash_rihs01(msgtype), QOS)
+
+
+def range_cdr(i: int) -> bytes:
+    msg = m.range_msg(i * 1_000_000, f"seq{i}", 0.01 * (i % 12), 0.12)
+    return bytes(TYPESTORE.serialize_cdr(msg, RANGE))
+
+
+def image_cdr(i: int, shape: tuple[int, int] = (60, 80)) -> bytes:
+    rgb = np.full((*shape, 3), i % 256, np.uint8)
+    return bytes(TYPESTORE.serialize_cdr(m.image_msg(i * 1_000_000, "cam", rgb), IMAGE))
+
+
+def read_both(path: Path) -> tuple[list[tuple[str, int, bytes]], list[tuple[str, int, bytes]]]:
+    """(topic, log time, data) of every message, by rosbags (through BagReader) and by the mcap library."""
+    with BagReader(path) as bag:
+        ours = [(x.topic, x.log_ns, bytes(x.msg)) for x in bag.messages(deserialize=False)]
+    theirs = []
+    files = sorted(path.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as f:
+            reader = make_reader(f, validate_crcs=True)
+            theirs += [(c.topic, msg.log_time, bytes(msg.data)) for _, c, msg in reader.iter_messages()]
+    return ours, theirs
+
+
+def scan_mcap(file: Path) -> int:
+    """Messages in one .mcap file, counted by both readers (they must agree)."""
+    reader = McapReader(file)
+    reader.open()
+    try:
+        n = sum(1 for _ in reader.messages(reader.connections))
+    finally:
+        reader.close()
+    with open(file, "rb") as f:
+        assert sum(1 for _ in make_reader(f).iter_messages()) == n
+    return n
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["small messages", "chunks filling between commits"])
+def test_every_intermediate_file_state_is_a_valid_mcap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        big: bool) -> None:
+    """Snapshot the file after every write/truncate syscall: a kill at any point leaves a readable file
+    holding exactly the messages of the last completed commit (or of the close)."""
+    path = tmp_path / "a.mcap"
+    snapshots: list[bytes] = []
+    real = {name: getattr(os, name) for name in ("pwrite", "pwritev", "ftruncate")}
+
+    def spy(name: str):
+        def call(*args):
+            out = real[name](*args)
+            if path.exists():  # the file is built under another name, then linked into place complete
+                snapshots.append(path.read_bytes())
+            return out
+        return call
+
+    for name in real:
+        monkeypatch.setattr(mcap_durable.os, name, spy(name))
+    f = DurableMcapFile(path, 8 * MIB, fsync=False)
+    msgtype = IMAGE if big else RANGE
+    f.add_schema(1, msgtype, "ros2msg", spec("/x", msgtype).msgdef)
+    f.add_channel(1, 1, "/x", {"offered_qos_profiles": ""})
+    committed = [0]
+    for i in range(150):
+        f.add_message(1, 1000 + i, image_cdr(i, (100, 120)) if big else range_cdr(i))  # 36 KB: 1 MiB = 29
+        if i % 50 == 49:
+            f.commit()
+            committed.append(i + 1)
+    f.close()
+    writes_per_commit = 3  # records, the new pad prefix, the commit point
+    assert len(snapshots) == 3 * writes_per_commit + 3 + (3 if big else 0)  # + 3 to close, + full chunks
+    for k, blob in enumerate(snapshots):
+        snap = tmp_path / f"snap{k}.mcap"
+        snap.write_bytes(blob)
+        assert scan_mcap(snap) in committed, f"state {k} after a syscall is unreadable or holds a partial commit"
+    assert scan_mcap(path) == 150
+    assert path.stat().st_size < (6 * MIB if big else 64 * 1024)  # close() dropped the preallocated space
+
+
+def test_commit_prefix_never_straddles_a_page(tmp_path: Path) -> None:
+    f = DurableMcapFile(tmp_path / "a.mcap", 4 * MIB, fsync=False)
+    f.add_schema(1, IMAGE, "ros2msg", "")
+    f.add_channel(1, 1, "/img", {})
+    for i in range(300):
+        f.add_message(1, i, b"x" * (i * 37 % 5000))
+        f.commit()
+        assert f._pos % 4096 <= 4096 - 9  # the 9-byte commit write stays inside one page
+    f.close()
+    assert scan_mcap(tmp_path / "a.mcap") == 300
+
+
+def test_bag_splits_by_size_and_reads_back_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "bag"
+    sent = []
+    with RecordingBag(path, SplitPolicy(max_file_bytes=1 * MIB, fsync=False)) as bag:
+        bag.add_topic(spec("/r", RANGE))
+        bag.add_topic(spec("/img", IMAGE))
+        for i in range(400):
+            topic, data = ("/img", image_cdr(i, (100, 120))) if i % 4 == 0 else ("/r", range_cdr(i))
+            bag.write(topic, 10**9 + i * 10**7, data)
+            sent.append((topic, 10**9 + i * 10**7, data))
+            if i % 50 == 49:
+                bag.commit()
+    files = sorted(path.glob("*.mcap"))
+    assert len(files) >= 3 and all(f.stat().st_size <= 1 * MIB for f in files)
+    ours, theirs = read_both(path)
+    assert ours == sent and theirs == sent
+    meta = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["version"] == 9 and meta["storage_identifier"] == "mcap"
+    assert meta["relative_file_paths"] == [f.name for f in sorted(files, key=lambda p: int(p.stem.split("_")[1]))]
+    counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
+    assert counts == {"/r": 300, "/img": 100} and meta["message_count"] == 400
+    assert sum(f["message_count"] for f in meta["files"]) == 400
+    assert meta["topics_with_message_count"][0]["topic_metadata"]["offered_qos_profiles"] == list(QOS)
+
+
+def test_bag_splits_by_duration_and_keeps_log_time_monotonic(tmp_path: Path) -> None:
+    with RecordingBag(tmp_path / "bag", SplitPolicy(max_file_s=1.0, fsync=False)) as bag:
+        bag.add_topic(spec("/r", RANGE))
+        for i in range(30):
+            bag.write("/r", 10**9 + i * 2 * 10**8 - (10**8 if i == 10 else 0), range_cdr(i))  # one step back
+    assert len(list((tmp_path / "bag").glob("*.mcap"))) == 6
+    ours, theirs = read_both(tmp_path / "bag")
+    times = [t for _, t, _ in ours]
+    assert times == sorted(times) and len(ours) == 30 and theirs == ours
+
+
+def test_killed_bag_keeps_every_committed_message(tmp_path: Path) -> None:
+    """A killed process leaves its current file with no summary and loses what was buffered: simulate it
+    by copying the directory (what a kill leaves on disk) with messages buffered after a commit."""
+    path = tmp_path / "bag"
+    bag = RecordingBag(path, SplitPolicy(max_file_bytes=1 * MIB, fsync=False))
+    bag.add_topic(spec("/img", IMAGE))
+    for i in range(150):  # ~70 images per file: files 0 and 1 are closed when the copy is taken
+        bag.write("/img", 10**9 + i, image_cdr(i))
+        if i == 144:
+            bag.commit()
+    shutil.copytree(path, tmp_path / "killed")  # 145 committed, 5 buffered
+    bag.close()
+    assert len(list((tmp_path / "killed").glob("*.mcap"))) == 3
+    ours, theirs = read_both(tmp_path / "killed")
+    assert [t for _, t, _ in ours] == [10**9 + i for i in range(145)] and theirs == ours
+    with BagReader(tmp_path / "killed") as r:
+        assert r.topics()[0].count == 145
+
+
+def test_bag_refuses_to_overwrite_and_oversized_messages(tmp_path: Path) -> None:
+    (tmp_path / "bag").mkdir()
+    with pytest.raises(BagError, match="already exists"):
+        RecordingBag(tmp_path / "bag")
+    with RecordingBag(tmp_path / "b2", SplitPolicy(max_file_bytes=1 * MIB, fsync=False)) as bag:
+        bag.add_topic(spec("/img", IMAGE))
+        with pytest.raises(BagError, match="does not fit"):
+            bag.write("/img", 1, b"x" * (2 * MIB))
+        with pytest.raises(BagError, match="not declared"):
+            bag.write("/other", 1, b"x")
+    with pytest.raises(ConfigError, match="max file size"):
+        SplitPolicy(max_file_bytes=10).validate()
+
+
+def test_recorder_core_counts_queue_drops_and_losses(tmp_path: Path) -> None:
+    bag = RecordingBag(tmp_path / "bag", SplitPolicy(fsync=False))
+    core = RecorderCore(bag, FlushPolicy(flush_interval_s=0.05, max_queue_bytes=1 * MIB))
+    core.add_topic(spec("/img", IMAGE))
+    big = image_cdr(0, (240, 320))  # ~230 KB: the writer thread cannot drain a burst of 40 in time
+    accepted = sum(core.put("/img", 10**9 + i, big) for i in range(40))
+    core.message_lost("/img", 3)
+    core.close()
+    (rate,) = core.rates()
+    assert rate.received == 40 and rate.written == accepted and rate.dropped == 40 - accepted > 0
+    assert rate.lost == 3
+    with BagReader(tmp_path / "bag") as r:
+        assert r.topics()[0].count == accepted
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def committed_count(path: Path) -> int:
+    with BagReader(path) as r:
+        return sum(t.count for t in r.topics())
+
+
+def test_recorder_core_commits_on_its_own_and_reports_writer_errors(tmp_path: Path) -> None:
+    bag = RecordingBag(tmp_path / "bag", SplitPolicy(fsync=False))
+    core = RecorderCore(bag, FlushPolicy(flush_interval_s=0.05))
+    core.add_topic(spec("/r", RANGE))
+    for i in range(10):
+        core.put("/r", 10**9 + i, range_cdr(i))
+    wait_for(lambda: committed_count(tmp_path / "bag") == 10)  # committed by the timer, before close
+    bag.add_topic(spec("/img", RANGE))
+    core.add_topic(spec("/img", IMAGE))  # conflicting type: the writer thread fails
+    core.put("/img", 2, b"x")
+    wait_for(lambda: core.error is not None)
+    assert not core.put("/r", 3, b"x")
+    with pytest.raises(BagError, match="writing stopped at the last commit"):
+        core.close()
+
+
+def test_flush_policy_validation() -> None:
+    with pytest.raises(ConfigError, match="flush interval"):
+        FlushPolicy(flush_interval_s=0).validate()
+
+
+def test_check_fields_names_the_parameter() -> None:
+    from ros_ssl.nodes.recorder import RecorderConfig
+
+    RecorderConfig().validate()
+    with pytest.raises(ConfigError, match=r"parameter flush_interval is 0.0; expected a value in \[0.01, 600.0\]"):
+        check_fields(replace(RecorderConfig(), flush_interval=0.0))
+    with pytest.raises(ConfigError, match="parameter qos is 'fast'; expected one of auto, sensor_data, reliable"):
+        replace(RecorderConfig(), qos="fast").validate()
+    with pytest.raises(ConfigError, match="relative topic"):
+        replace(RecorderConfig(), extra_topics=("tf",)).validate()
+    with pytest.raises(ConfigError, match="expected an integer"):
+        check_fields(replace(RecorderConfig(), qos_depth=1.5))
+
+
+def test_nearest_obstacle_and_layout() -> None:
+    probs = np.array([[0.1, 0.2, 0.9, 0.95], [0.0, 0.0, 0.0, 0.0], [0.7, 0.1, 0.1, 0.8]])
+    assert nearest_obstacle(probs, [0.0, 0.1, 0.2, 0.3], 0.5).tolist() == [0.2, np.inf, 0.0]
+    geometry = {"kind": "sensor_distance", "sensors": ["a", "b", "c"], "distances": [0, 0.1, 0.2, 0.3]}
+    assert layout_dims(geometry, (3, 4)) == [("sensor", 3, 12), ("distance", 4, 4)]
+    assert layout_dims({"kind": "grid"}, (5, 6)) == [("x", 5, 30), ("y", 6, 6)]
+
+
+def test_latency_window() -> None:
+    w = LatencyWindow()
+    for i in range(101):
+        w.add(i / 10, 0.010 + (0.1 if i in (50, 60) else 0.0), 0.002)
+    s = w.summary()
+    assert s.frames == 101 and s.hz == pytest.approx(10.0) and s.median_ms == pytest.approx(10.0)
+    assert s.p99_ms > 10.0 and s.infer_ms == pytest.approx(2.0)
+
+
+def test_avoider_slows_turns_away_and_keeps_its_direction() -> None:
+    yaws = [0.66, 0.33, 0.0, -0.33, -0.66]  # left ... right
+    a = Avoider(yaws, AvoidParams(max_speed=0.1, max_turn=1.0, stop_distance=0.03, slow_distance=0.2))
+    assert a.command(np.full(5, 0.3)) == (0.1, 0.0)
+    v, w = a.command(np.array([0.3, 0.3, 0.115, 0.05, 0.02]))  # obstacle ahead-right: slow, turn left
+    assert 0 < v < 0.1 and w > 0
+    v, w = a.command(np.array([0.02, 0.02, 0.02, 0.3, 0.3]))  # blocked: keeps turning left, no dithering
+    assert v == 0.0 and w == pytest.approx(1.0)
+    assert a.command(np.full(5, 0.3)) == (0.1, 0.0)
+    v, w = a.command(np.array([0.02, 0.02, 0.02, 0.3, 0.3]))  # new manoeuvre: right has more room
+    assert w == pytest.approx(-1.0)
