@@ -36,3 +36,14 @@ def test_cli_start_up_imports_no_heavy_layer():
 def test_version():
     out = _run("--version")
     assert out.returncode == 0 and out.stdout.strip()
+
+
+def test_robot_side_never_imports_torch():
+    """Dependency rule: bag I/O, labeler, dataset, edge runtime and nodes run on a robot without torch."""
+    mods = ["ros_ssl.bag.streams", "ros_ssl.label.pipeline", "ros_ssl.data", "ros_ssl.edge.runtime",
+            "ros_ssl.nodes.recorder", "ros_ssl.nodes.detector", "ros_ssl.nodes.controller", "ros_ssl.nodes.simulator"]
+    code = (f"import importlib, sys; [importlib.import_module(m) for m in {mods!r}]; "
+            "print('torch' in sys.modules, 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
