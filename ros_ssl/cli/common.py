@@ -14,6 +14,7 @@ OPTIONAL_COMMANDS: list[str] = [
     "label_cmd",
     "train_cmd",
     "demo_cmd",
+    "pretrain_cmd",
     "export_cmd",
     "run_cmd",
 ]

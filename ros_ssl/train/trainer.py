@@ -200,8 +200,9 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
                                         _r(scheduler.get_last_lr()[0]), round(images * info.world_size / seconds, 1),
                                         round(seconds, 2), int(improved)])
             if progress:
+                auc_text = f"{val_auc:.3f}" if math.isfinite(val_auc) else "n/a (too few positives; loss decides)"
                 tqdm.write(f"epoch {epoch + 1}/{recipe.epochs}: train loss {train_loss:.4f}, val loss "
-                           f"{val_loss:.4f}, val mean AUC {val_auc:.3f}{' *' if improved else ''}")
+                           f"{val_loss:.4f}, val mean AUC {auc_text}{' *' if improved else ''}")
         barrier(info)
 
     metrics = None

@@ -1,0 +1,132 @@
+"""``ros-ssl pretrain``, ``embed`` and ``study``: self-supervised encoders and what they buy.
+
+Example::
+
+    ros-ssl pretrain runs/demo/dataset --method byol --out runs/byol
+    ros-ssl train runs/demo/dataset --out runs/byol_ft --init runs/byol
+    ros-ssl embed runs/byol runs/demo/dataset --out runs/byol/neighbours.png
+    ros-ssl study --out runs/study            # the label-efficiency study (about an hour on 2 cores)
+    ros-ssl study --out /tmp/study --quick    # the same pipeline in about a minute
+
+Under ``torchrun --nproc_per_node=N -m ros_ssl pretrain ...`` the same command trains with
+DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ros_ssl.cli.main import app
+
+DatasetArg = Annotated[Path, typer.Argument(help="A dataset directory written by 'ros-ssl label'.")]
+
+
+@app.command("pretrain")
+def pretrain_command(
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or continue with "
+                                                          "--resume).")],
+    method: Annotated[Optional[str], typer.Option(help="simclr, temporal, byol, vicreg, rotation or mae "
+                                                       "(default: the recipe's).")] = None,
+    recipe: Annotated[Optional[str], typer.Option(help="Recipe YAML path or a name in training/ "
+                                                       "(default: ssl_<method>).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.")] = None,
+    encoder: Annotated[Optional[str], typer.Option(help="Encoder: paper_cnn, resnet18, "
+                                                        "mobilenet_v3_small.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size per process.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed of initialisation, shuffling, "
+                                                     "augmentation.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Recipe override key=value "
+                                                                  "(repeatable), e.g. --set "
+                                                                  "params.temperature=0.2.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Pretrain an encoder on every frame of DATASET, labelled or not; writes OUT/checkpoints/encoder.pt for
+    'ros-ssl train --init OUT'."""
+    from ros_ssl.ssl.pretrain import pretrain
+    from ros_ssl.ssl.recipe import load_pretrain_recipe
+    from ros_ssl.train.recipe import parse_overrides
+
+    overrides: dict[str, Any] = parse_overrides(set_ or [])
+    explicit = {"method": method, "epochs": epochs, "model": encoder, "batch_size": batch_size,
+                "workers": workers, "seed": seed}
+    overrides.update({k: v for k, v in explicit.items() if v is not None})
+    name = recipe if recipe is not None else f"ssl_{method or 'simclr'}"
+    result = pretrain(dataset, out, load_pretrain_recipe(name, overrides), resume=resume, progress=not quiet)
+    typer.echo(f"pretrained {result.epochs} epochs, final loss {result.final_loss:.4f}, "
+               f"{result.images_per_s:.0f} images/s: {result.run_dir / 'checkpoints' / 'encoder.pt'}")
+
+
+@app.command("embed")
+def embed_command(
+    run: Annotated[Path, typer.Argument(help="An SSL or training run directory (its "
+                                             "checkpoints/encoder.pt).")],
+    dataset: DatasetArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="PNG to write.")],
+    queries: Annotated[int, typer.Option(help="Rows: random query frames.")] = 8,
+    k: Annotated[int, typer.Option(help="Nearest neighbours per query.")] = 6,
+    max_frames: Annotated[int, typer.Option(help="Embed at most this many random frames.")] = 4000,
+    exclude_s: Annotated[float, typer.Option(help="Skip neighbours from the query's recording within this "
+                                                  "many seconds.")] = 5.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the frame sample and the queries.")] = 0,
+) -> None:
+    """Write a PNG grid: query frames beside their nearest neighbours in the encoder's embedding."""
+    from ros_ssl.ssl.embed import write_neighbour_grid
+
+    typer.echo(write_neighbour_grid(run, dataset, out, queries, k, max_frames, exclude_s, seed))
+
+
+@app.command("study")
+def study_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder (created; a rerun finishes what is "
+                                                          "missing).")],
+    dataset: Annotated[Optional[Path], typer.Option(help="Use this simulator dataset instead of simulating "
+                                                         "worlds.")] = None,
+    quick: Annotated[bool, typer.Option(help="About a minute: 5 tiny worlds, one short epoch per run (a "
+                                             "smoke test; the figures mean nothing).")] = False,
+    worlds: Annotated[Optional[int], typer.Option(help="Simulated worlds (one recording each).")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="Simulated seconds per world.")] = None,
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated SSL methods (default: all "
+                                                        "six).")] = None,
+    fractions: Annotated[Optional[str], typer.Option(help="Comma-separated shares of labelled training "
+                                                          "recordings (default: 0.05,0.2,1).")] = None,
+    pretrain_epochs: Annotated[Optional[int], typer.Option(help="Pretraining epochs per method.")] = None,
+    pretrain_steps: Annotated[Optional[int], typer.Option(help="Pretraining steps per epoch.")] = None,
+    finetune_epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs per run.")] = None,
+    finetune_steps: Annotated[Optional[int], typer.Option(help="Fine-tuning steps per epoch.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of every pretraining and fine-tuning "
+                                                     "run.")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bars.")] = False,
+) -> None:
+    """Label efficiency: scratch vs each SSL-pretrained encoder with 5%, 20% and 100% of the labelled
+    recordings, mean AUC on held-out simulated worlds; writes study.md, study.json and study.png."""
+    from dataclasses import replace
+
+    from ros_ssl.ssl.study import QUICK, StudyConfig, run_study
+
+    config = QUICK if quick else StudyConfig()
+    changes: dict[str, Any] = {"worlds": worlds, "duration_s": duration, "pretrain_epochs": pretrain_epochs,
+                               "pretrain_steps": pretrain_steps, "finetune_epochs": finetune_epochs,
+                               "finetune_steps": finetune_steps, "seed": seed}
+    if methods is not None:
+        changes["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if fractions is not None:
+        changes["fractions"] = tuple(_fraction(f) for f in fractions.split(",") if f.strip())
+    config = replace(config, **{k: v for k, v in changes.items() if v is not None})
+    summary = run_study(out, config, dataset, progress)
+    typer.echo((out / "study.md").read_text())
+    typer.echo(f"study.json, study.md and study.png in {out} ({sum(summary['timings'].values()):.0f} s)")
+
+
+def _fraction(text: str) -> float:
+    from ros_ssl.errors import ConfigError
+
+    try:
+        return float(text)
+    except ValueError as err:
+        raise ConfigError(f"--fractions entry {text.strip()!r} is not a number") from err

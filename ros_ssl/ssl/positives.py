@@ -1,0 +1,81 @@
+"""Robot-aware positives: frames close in time and odometry pose show the same place.
+
+Two frames are *near* when they come from the same recording (odometry poses of different recordings
+live in different frames), their stamps differ by at most ``max_dt`` and their odometry poses by at most
+``max_dist`` metres and ``max_yaw`` radians. ``neighbour_table`` lists each frame's near frames, for
+sampling a second view from another frame; ``near_mask`` marks near pairs within a batch, the positives
+of the multi-positive NT-Xent. Every other frame in the batch, another place, is a negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ros_ssl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """Thresholds for "the same place" (a recipe's ``positives:`` section)."""
+
+    max_dt: float = 1.0  # seconds between the frames' stamps
+    max_dist: float = 0.10  # metres between the odometry positions
+    max_yaw: float = 0.35  # radians between the odometry headings (about 20 degrees)
+
+    def validate(self) -> None:
+        for name in ("max_dt", "max_dist", "max_yaw"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"positives.{name} = {getattr(self, name)} must be positive")
+
+
+def _near(dt: np.ndarray | Tensor, dx: np.ndarray | Tensor, dy: np.ndarray | Tensor,
+          dyaw: np.ndarray | Tensor, hood: Neighbourhood) -> np.ndarray | Tensor:
+    # abs(atan2(sin, cos)) wraps the heading difference into [0, pi].
+    lib = torch if isinstance(dt, Tensor) else np
+    yaw = abs(lib.arctan2(lib.sin(dyaw), lib.cos(dyaw)))
+    return (abs(dt) <= hood.max_dt) & (dx * dx + dy * dy <= hood.max_dist ** 2) & (yaw <= hood.max_yaw)
+
+
+def neighbour_table(stamps: np.ndarray, poses: np.ndarray, recording: np.ndarray,
+                    hood: Neighbourhood) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's near frames (itself excluded) as CSR: frame i's are ``index[offset[i]:offset[i + 1]]``.
+
+    Only frames within ``max_dt`` in the same recording are compared, so the cost is N times the number
+    of frames in a ``max_dt`` window, not N squared.
+    """
+    stamps = np.asarray(stamps, np.float64)
+    poses = np.asarray(poses, np.float64)
+    recording = np.asarray(recording)
+    n = len(stamps)
+    order = np.lexsort((stamps, recording))
+    key_rec, key_t = recording[order], stamps[order]
+    found: list[np.ndarray] = []
+    counts = np.zeros(n, np.int64)
+    for pos, i in enumerate(order):
+        lo = np.searchsorted(key_rec, key_rec[pos], "left")
+        hi = np.searchsorted(key_rec, key_rec[pos], "right")
+        a = lo + np.searchsorted(key_t[lo:hi], key_t[pos] - hood.max_dt, "left")
+        b = lo + np.searchsorted(key_t[lo:hi], key_t[pos] + hood.max_dt, "right")
+        cand = order[a:b]
+        cand = cand[cand != i]
+        d = poses[cand] - poses[i]
+        cand = cand[_near(stamps[cand] - stamps[i], d[:, 0], d[:, 1], d[:, 2], hood)]
+        found.append(np.sort(cand))
+        counts[i] = len(cand)
+    offset = np.concatenate([[0], np.cumsum(counts)])
+    index = np.empty(offset[-1], np.int64)
+    for i, cand in zip(order, found, strict=True):
+        index[offset[i]:offset[i + 1]] = cand
+    return offset, index
+
+
+def near_mask(stamps: Tensor, poses: Tensor, recording: Tensor, hood: Neighbourhood) -> Tensor:
+    """(M, M) bool: True where batch items i and j are near (the diagonal is True)."""
+    dt = stamps[:, None] - stamps[None, :]
+    d = poses[:, None, :] - poses[None, :, :]
+    same = recording[:, None] == recording[None, :]
+    return same & _near(dt, d[..., 0], d[..., 1], d[..., 2], hood)

@@ -1,0 +1,95 @@
+"""View augmentations for small robot camera frames, as plain callables on (3, H, W) uint8 tensors.
+
+The near floor at the bottom of a robot image is where the obstacles that matter appear, so crops
+always keep the bottom rows (``FloorCrop``) instead of sampling anywhere as ImageNet recipes do.
+Colour jitter, grayscale and blur come from ``torchvision.transforms.v2``. ``MultiView`` returns a
+list of views, one per transform.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from ros_ssl.errors import ConfigError
+
+Transform = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """How strongly one view is augmented (a recipe's ``augment:`` section)."""
+
+    crop_scale: tuple[float, float] = (0.35, 1.0)  # crop area as a fraction of the image
+    crop_ratio: tuple[float, float] = (0.8, 1.25)  # crop aspect ratio relative to the image's
+    flip: float = 0.5  # probability of a horizontal flip
+    jitter: float = 0.8  # probability of colour jitter
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.3
+    hue: float = 0.0  # off by default: the costliest op (~0.7 ms per 64x80 frame on one core)
+    grayscale: float = 0.2  # probability of converting to grayscale (kept 3-channel)
+    blur: float = 0.3  # probability of a Gaussian blur
+    blur_sigma: tuple[float, float] = (0.1, 1.2)
+
+    def validate(self) -> None:
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise ConfigError(f"augment.crop_scale {self.crop_scale} must satisfy 0 < min <= max <= 1")
+        rlo, rhi = self.crop_ratio
+        if not 0 < rlo <= rhi:
+            raise ConfigError(f"augment.crop_ratio {self.crop_ratio} must satisfy 0 < min <= max")
+        for name in ("flip", "jitter", "grayscale", "blur"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"augment.{name} = {getattr(self, name)} is a probability and must be in "
+                                  f"[0, 1]")
+
+
+class FloorCrop:
+    """Random crop whose bottom edge is the image's bottom edge, resized back to the input size.
+
+    Area fraction and aspect ratio are drawn like ``RandomResizedCrop``; the horizontal position is
+    uniform; vertically the crop is anchored at the bottom, so the floor nearest the robot stays in view.
+    """
+
+    def __init__(self, scale: tuple[float, float] = (0.35, 1.0),
+                 ratio: tuple[float, float] = (0.8, 1.25)) -> None:
+        self.scale = scale
+        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+
+    def __call__(self, img: Tensor) -> Tensor:
+        h, w = img.shape[-2:]
+        area = torch.empty(1).uniform_(*self.scale).item() * h * w
+        ratio = math.exp(torch.empty(1).uniform_(*self.log_ratio).item()) * w / h
+        cw = min(w, max(1, round(math.sqrt(area * ratio))))
+        ch = min(h, max(1, round(math.sqrt(area / ratio))))
+        left = int(torch.randint(0, w - cw + 1, (1,)).item())
+        return TF.resized_crop(img, h - ch, left, ch, cw, [h, w], antialias=True)
+
+
+def view_transform(cfg: AugmentConfig) -> Transform:
+    """One random view: floor crop, flip, colour jitter, grayscale, blur (uint8 in, uint8 out)."""
+    cfg.validate()
+    return v2.Compose([
+        FloorCrop(cfg.crop_scale, cfg.crop_ratio),
+        v2.RandomHorizontalFlip(cfg.flip),
+        v2.RandomApply([v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)], p=cfg.jitter),
+        v2.RandomGrayscale(cfg.grayscale),
+        v2.RandomApply([v2.GaussianBlur(5, cfg.blur_sigma)], p=cfg.blur),
+    ])
+
+
+class MultiView:
+    """Apply each transform to the same image: returns a list of views, one per transform."""
+
+    def __init__(self, transforms: Sequence[Transform]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, img: Tensor) -> list[Tensor]:
+        return [t(img) for t in self.transforms]

@@ -1,0 +1,118 @@
+"""``ros-ssl pretrain``, ``embed`` and ``study`` on a tiny synthetic dataset; ``train --init`` loads it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from ros_ssl.cli.main import _register, app
+from ros_ssl.errors import ConfigError
+from ros_ssl.models import Detector, build_encoder
+from ros_ssl.ssl.recipe import load_pretrain_recipe
+from ros_ssl.train.checkpoint import load_encoder_weights, read_config
+from ros_ssl.train.synthetic import make_synthetic_dataset
+
+torch.set_num_threads(1)
+_register()
+FAST = ["--epochs", "1", "--batch-size", "16", "--set", "steps_per_epoch=2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Poses advance 0.1 m/s at 15 frames/s: each frame has near neighbours for the temporal method.
+    return make_synthetic_dataset(tmp_path_factory.mktemp("ssl") / "ds", recordings=4, frames=24)
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_pretrain_writes_an_encoder_the_trainer_loads_and_resumes(tiny: Path, tmp_path: Path) -> None:
+    run = tmp_path / "temporal"
+    out = invoke("pretrain", tiny, "--method", "temporal", "--out", run, *FAST)
+    assert "encoder.pt" in out
+    config = read_config(run)
+    assert (config["kind"], config["method"], config["model"]) == ("ssl", "temporal", "paper_cnn")
+    assert config["image_hw"] == [64, 80]
+    detector = Detector(build_encoder("paper_cnn", (64, 80)), (5, 7))
+    before = detector.encoder.fc[1].weight.clone()
+    load_encoder_weights(detector, run, "paper_cnn")
+    saved = torch.load(run / "checkpoints" / "encoder.pt", weights_only=True)
+    assert torch.equal(detector.encoder.fc[1].weight, saved["fc.1.weight"])
+    assert not torch.equal(before, saved["fc.1.weight"])
+
+    result = CliRunner().invoke(app, ["pretrain", str(tiny), "--method", "temporal", "--out", str(run),
+                                      *FAST])
+    assert result.exit_code != 0 and "already holds a run" in str(result.exception)
+    invoke("pretrain", tiny, "--method", "temporal", "--out", run, *FAST[2:], "--epochs", "2", "--resume")
+    with open(run / "metrics.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+
+
+def test_embed_writes_a_neighbour_grid(tiny: Path, tmp_path: Path) -> None:
+    run = tmp_path / "simclr"
+    invoke("pretrain", tiny, "--method", "simclr", "--out", run, *FAST)
+    png = tmp_path / "nn.png"
+    invoke("embed", run, tiny, "--out", png, "--queries", "3", "--k", "4", "--exclude-s", "0.5")
+    import cv2
+
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] > 3 * 128 and image.shape[1] > 5 * 160
+
+
+def test_recipes_load_and_bad_ones_name_the_problem() -> None:
+    for method in ("simclr", "temporal", "byol", "vicreg", "rotation", "mae"):
+        assert load_pretrain_recipe(f"ssl_{method}").method == method
+    recipe = load_pretrain_recipe("ssl_simclr", {"params.temperature": 0.2, "augment.flip": 0, "epochs": 3})
+    assert (recipe.params["temperature"], recipe.augment.flip, recipe.epochs) == (0.2, 0.0, 3)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_pretrain_recipe(None, {"learning_rate": 1})
+    with pytest.raises(ConfigError, match="no parameter 'temprature'"):
+        load_pretrain_recipe("ssl_simclr", {"params.temprature": 0.1})
+    with pytest.raises(ConfigError, match="recipe field epochs is 'ten'"):
+        load_pretrain_recipe(None, {"epochs": "ten"})
+    with pytest.raises(ConfigError, match="method"):
+        load_pretrain_recipe(None, {"method": "moco"})
+
+
+def test_study_quick_runs_end_to_end(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    text = invoke("study", "--out", out, "--quick", "--dataset", tiny, "--methods", "temporal", "--fractions",
+                  "0.5,1")
+    assert "| temporal |" in text and "| scratch |" in text
+    summary = json.loads((out / "study.json").read_text())
+    assert {(r["init"], r["fraction"]) for r in summary["results"]} == {
+        (i, f) for i in ("scratch", "temporal") for f in (0.5, 1.0)}
+    assert summary["split"]["test"] >= 1 and (out / "study.png").stat().st_size > 0
+    pretrain_config = read_config(out / "pretrain" / "temporal")
+    test_ids = set(read_config(out / "finetune" / "scratch_100pct")["split"]["test"])
+    assert pretrain_config["recordings"] and test_ids  # SSL never saw the test worlds
+    ds_ids = [r["id"] for r in json.loads((tiny / "manifest.json").read_text())["recordings"]]
+    assert not {ds_ids[i] for i in pretrain_config["recordings"]} & test_ids
+
+    stamp = (out / "finetune" / "temporal_50pct" / "metrics.json").stat().st_mtime_ns
+    invoke("study", "--out", out, "--quick", "--dataset", tiny, "--methods", "temporal", "--fractions",
+           "0.5,1")
+    assert (out / "finetune" / "temporal_50pct" / "metrics.json").stat().st_mtime_ns == stamp  # rerun skips
+    assert json.loads((out / "study.json").read_text())["results"] == summary["results"]
+
+
+def test_pretrain_under_torchrun_with_two_gloo_processes(tiny: Path, tmp_path: Path) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "ros_ssl", "pretrain", str(tiny),
+           "--method", "byol", "--out", str(tmp_path / "ddp"), *FAST]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_config(tmp_path / "ddp")["world_size"] == 2
+    assert (tmp_path / "ddp" / "checkpoints" / "encoder.pt").is_file()
