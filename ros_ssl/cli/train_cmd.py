@@ -4,7 +4,7 @@ Example::
 
     ros-ssl train runs/demo/dataset --out runs/cnn --recipe paper_cnn
     ros-ssl train runs/demo/dataset --out runs/r18 --model resnet18 --set lr=0.0005 --set augment.flip=0
-    torchrun --nproc_per_node=4 -m ros_ssl.cli.main train runs/big/dataset --out runs/big_r18 --recipe resnet18
+    torchrun --nproc_per_node=4 -m ros_ssl train runs/big/dataset --out runs/big_r18 --recipe resnet18
     ros-ssl evaluate runs/cnn runs/demo/dataset --split test
 """
 
