@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import csv
 import math
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,10 +35,11 @@ from ros_ssl.ssl.methods import SslMethod, build_method
 from ros_ssl.ssl.positives import Neighbourhood, near_mask, neighbour_table
 from ros_ssl.ssl.recipe import PretrainRecipe
 from ros_ssl.ssl.transforms import MultiView, view_transform
-from ros_ssl.train.checkpoint import load_checkpoint, read_config, save_checkpoint, write_config
+from ros_ssl.train.checkpoint import load_checkpoint, save_checkpoint, write_config
 from ros_ssl.train.data import set_epoch
 from ros_ssl.train.distributed import DistInfo, barrier, init_distributed, shutdown
 from ros_ssl.train.errors import TrainingError
+from ros_ssl.train.runs import check_resumable, seed_everything, warmup_cosine
 
 CSV_FIELDS = ["epoch", "loss", "lr", "momentum", "images_per_s", "seconds"]
 # Checked against the config of a resumed run: these must not change between sessions.
@@ -78,7 +77,7 @@ def _pretrain(dataset: Path, out: Path, recipe: PretrainRecipe, recordings: list
     if not resume and last.exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another "
                             f"--out")
-    _seed(recipe.seed + info.rank)
+    seed_everything(recipe.seed + info.rank)
     ds = load_dataset(dataset)
     indices = ds.indices(recordings) if recordings is not None else np.arange(len(ds))
     batch_size = min(recipe.batch_size, len(indices) // info.world_size)
@@ -91,7 +90,7 @@ def _pretrain(dataset: Path, out: Path, recipe: PretrainRecipe, recordings: list
               "world_size": info.world_size,
               "versions": {"ros_ssl": __version__, "torch": str(torch.__version__)}}
     if resume:
-        _check_resumable(out, config)
+        check_resumable(out, config, FIXED_KEYS)
 
     method = build_method(recipe.method, build_encoder(recipe.model, ds.image_hw), ds.image_hw, recipe.params)
     transform = MultiView([view_transform(recipe.augment)] * method.n_views)
@@ -116,7 +115,7 @@ def _pretrain(dataset: Path, out: Path, recipe: PretrainRecipe, recordings: list
     optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=recipe.lr,
                                   weight_decay=recipe.weight_decay)
     warmup = int(recipe.warmup_epochs * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total_steps))
     amp_dtype = None
     if cuda and recipe.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -240,23 +239,3 @@ def _check_finite(total: torch.Tensor, method: str, epoch: int, step: int,
         lr = optimizer.param_groups[0]["lr"]
         raise TrainingError(f"the {method} loss became {value} in epoch {epoch + 1} by step {step}; lower "
                             f"the learning rate (now {lr:.3g}) and start again")
-
-
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
-def _check_resumable(out: Path, config: dict[str, Any]) -> None:
-    previous = read_config(out)
-    for key in FIXED_KEYS:
-        if previous.get(key) != config[key]:
-            raise TrainingError(f"cannot resume {out}: its {key} differs from this session's (dataset or "
-                                f"recipe changed); start a new --out")
-
-
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)

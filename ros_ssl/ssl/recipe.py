@@ -16,9 +16,9 @@ Example recipe::
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import yaml
 
@@ -28,7 +28,7 @@ from ros_ssl.models.normalize import IMAGENET_MEAN, IMAGENET_STD
 from ros_ssl.ssl.methods import METHODS, check_params
 from ros_ssl.ssl.positives import Neighbourhood
 from ros_ssl.ssl.transforms import AugmentConfig
-from ros_ssl.train.recipe import recipe_path
+from ros_ssl.train.recipe import build_dataclass, check_field, recipe_path
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,19 @@ class PretrainRecipe:
 
     def validate(self) -> PretrainRecipe:
         """Check every field; raise ConfigError naming the first bad one."""
-        _check(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
+        check_field(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
         check_params(self.method, self.params)
-        _check(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
-        _check(self.epochs >= 1, "epochs", self.epochs, ">= 1")
-        _check(self.batch_size >= 2, "batch_size", self.batch_size, ">= 2 (contrastive losses need "
-                                                                     "negatives)")
+        check_field(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
+        check_field(self.epochs >= 1, "epochs", self.epochs, ">= 1")
+        check_field(self.batch_size >= 2, "batch_size", self.batch_size,
+                    ">= 2 (contrastive losses need negatives)")
         for name in ("steps_per_epoch", "workers", "seed"):
-            _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        _check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        _check(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
-        _check(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
-               (self.mean, self.std), "three numbers each, std > 0")
+            check_field(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
+        check_field(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
+        check_field(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        check_field(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
+        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
+                    (self.mean, self.std), "three numbers each, std > 0")
         self.augment.validate()
         self.positives.validate()
         return self
@@ -112,42 +112,4 @@ def load_pretrain_recipe(name_or_path: str | Path | None = None,
 
 def pretrain_recipe_from_dict(data: dict[str, Any]) -> PretrainRecipe:
     """Build a recipe from a mapping (e.g. a run's config), rejecting unknown keys and wrong types."""
-    return _build(PretrainRecipe, data, "")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"recipe section {where or '<root>'} must be a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"recipe section {where or '<root>'} has unknown key(s) {unknown}; known: "
-                          f"{sorted(known)}")
-    return cls(**{k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()})
-
-
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    if is_dataclass(hint):
-        return _build(hint, value, path)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is bool and isinstance(value, bool):
-        return value
-    if hint is int and number and float(value).is_integer():
-        return int(value)
-    if hint is float and number:
-        return float(value)
-    if hint is str and isinstance(value, str):
-        return value
-    if path == "params" and isinstance(value, dict):
-        return dict(value)
-    if getattr(hint, "__origin__", None) is tuple and isinstance(value, (list, tuple)) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        return tuple(float(v) for v in value)
-    raise ConfigError(f"recipe field {path} is {value!r}; expected {getattr(hint, '__name__', hint)}")
-
-
-def _check(ok: bool, name: str, value: Any, want: str) -> None:
-    if not ok:
-        raise ConfigError(f"recipe field {name} is {value!r}; expected {want}")
-
+    return build_dataclass(PretrainRecipe, data, "")

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from types import UnionType
+from typing import Any, get_origin, get_type_hints
 
 import yaml
 
@@ -71,30 +72,32 @@ class Recipe:
 
     def validate(self) -> Recipe:
         """Check every field; raise ConfigError naming the first bad one."""
-        _check(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
+        check_field(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            _check(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
+            check_field(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
         for name in ("steps_per_epoch", "workers", "seed", "split_seed", "bootstrap"):
-            _check(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        _check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
-        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        _check(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
-        _check(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
-        _check(self.pos_weight in ("none", "auto") or (isinstance(self.pos_weight, float) and self.pos_weight > 0),
-               "pos_weight", self.pos_weight, "'none', 'auto' or a positive number")
-        _check(0 < self.train_fraction <= 1, "train_fraction", self.train_fraction, "in (0, 1]")
-        _check(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
-               (self.mean, self.std), "three numbers each, std > 0")
-        _check(not self.freeze or bool(self.init), "freeze", self.freeze,
-               "false unless init names a pretrained run (a frozen random encoder learns nothing)")
-        _check(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init", self.init,
-               "a run directory holding checkpoints/encoder.pt (from 'ros-ssl pretrain' or 'ros-ssl train')")
+            check_field(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
+        check_field(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
+        check_field(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
+        check_field(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
+        check_field(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
+        check_field(self.pos_weight in ("none", "auto")
+                    or (isinstance(self.pos_weight, float) and self.pos_weight > 0),
+                    "pos_weight", self.pos_weight, "'none', 'auto' or a positive number")
+        check_field(0 < self.train_fraction <= 1, "train_fraction", self.train_fraction, "in (0, 1]")
+        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
+                    (self.mean, self.std), "three numbers each, std > 0")
+        check_field(not self.freeze or bool(self.init), "freeze", self.freeze,
+                    "false unless init names a pretrained run (a frozen random encoder learns nothing)")
+        check_field(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init", self.init,
+                    "a run directory holding checkpoints/encoder.pt (from 'ros-ssl pretrain' or 'ros-ssl train')")
         a = self.augment
         for name in ("flip", "grayscale", "noise"):
-            _check(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name), "a probability in [0, 1]")
+            check_field(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name),
+                        "a probability in [0, 1]")
         for name in ("brightness", "contrast", "saturation", "noise_sigma"):
-            _check(getattr(a, name) >= 0, f"augment.{name}", getattr(a, name), ">= 0")
-        _check(0 <= a.hue <= 0.5, "augment.hue", a.hue, "in [0, 0.5]")
+            check_field(getattr(a, name) >= 0, f"augment.{name}", getattr(a, name), ">= 0")
+        check_field(0 <= a.hue <= 0.5, "augment.hue", a.hue, "in [0, 0.5]")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,7 +138,7 @@ def load_recipe(name_or_path: str | Path | None = None, overrides: dict[str, Any
 
 def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     """Build a recipe from a mapping (e.g. a run's config), rejecting unknown keys and wrong types."""
-    return _build(Recipe, data, "")
+    return build_dataclass(Recipe, data, "")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -162,12 +165,14 @@ def _override(recipe: Recipe, key: str, value: Any) -> Recipe:
         if not is_dataclass(section):
             raise ConfigError(f"override {key!r}: {head} has no sub-keys")
         merged = dict(asdict(section), **{rest: value})
-        return replace(recipe, **{head: _build(type(section), merged, head)})
+        return replace(recipe, **{head: build_dataclass(type(section), merged, head)})
     merged = dict(recipe.to_dict(), **{head: value})
-    return _build(Recipe, merged, "")
+    return build_dataclass(Recipe, merged, "")
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+def build_dataclass(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from mapping ``data``, coercing each value to its field's type (nested
+    dataclasses from nested mappings); ``where`` is the dotted section name used in error messages."""
     if not isinstance(data, dict):
         raise ConfigError(f"recipe section {where or '<root>'} must be a mapping, got {type(data).__name__}")
     hints = get_type_hints(cls)
@@ -175,13 +180,18 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"recipe section {where or '<root>'} has unknown key(s) {unknown}; known: {sorted(known)}")
-    kwargs = {key: _coerce(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
+    kwargs = {key: coerce(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
     return cls(**kwargs)
 
 
-def _coerce(hint: Any, value: Any, path: str) -> Any:
+def coerce(hint: Any, value: Any, path: str) -> Any:
+    """``value`` as the type ``hint`` of recipe field ``path``; ConfigError if it cannot be one.
+
+    Dataclasses are built from mappings, dict fields take a mapping as is, a union (``str | float``) turns
+    numbers into floats and leaves the rest to the recipe's ``validate``, other hints take a list of numbers.
+    """
     if is_dataclass(hint):
-        return _build(hint, value, path)  # type: ignore[arg-type]
+        return build_dataclass(hint, value, path)  # type: ignore[arg-type]
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"recipe field {path} is {value!r}; expected true or false")
@@ -198,13 +208,18 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"recipe field {path} is {value!r}; expected a string")
         return value
-    if path.endswith("pos_weight"):
+    if get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"recipe field {path} is {value!r}; expected a mapping")
+        return dict(value)
+    if isinstance(hint, UnionType):
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
         return tuple(float(v) for v in value)
     raise ConfigError(f"recipe field {path} is {value!r}; expected a list of numbers")
 
 
-def _check(ok: bool, where: str, value: object, expected: str) -> None:
+def check_field(ok: bool, where: str, value: object, expected: str) -> None:
+    """Raise ConfigError ``recipe field WHERE is VALUE; expected EXPECTED`` unless ``ok``."""
     if not ok:
         raise ConfigError(f"recipe field {where} is {value!r}; expected {expected}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from ros_ssl.train.checkpoint import (
     build_detector,
     load_checkpoint,
     load_encoder_weights,
-    read_config,
     save_checkpoint,
     write_config,
 )
@@ -41,6 +39,7 @@ from ros_ssl.train.evaluate import evaluate, predict
 from ros_ssl.train.loss import balanced_pos_weight, masked_bce
 from ros_ssl.train.metrics import auc_table, mean_auc
 from ros_ssl.train.recipe import Recipe
+from ros_ssl.train.runs import check_resumable, seed_everything, warmup_cosine
 
 CSV_FIELDS = ["epoch", "train_loss", "val_loss", "val_mean_auc", "lr", "images_per_s", "seconds", "best"]
 # Validation AUC skips cells with fewer known positives (or negatives) than this: a far cell of a few
@@ -120,9 +119,9 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
     if not resume and last_file.exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if resume:
-        _check_resumable(out, config)
+        check_resumable(out, config, FIXED_KEYS)
 
-    _seed(recipe.seed + info.rank)
+    seed_everything(recipe.seed + info.rank)
     cuda = info.device.type == "cuda"
     model = build_detector(config)
     if recipe.init and not resume:
@@ -145,7 +144,8 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
         raise TrainingError(f"dataset {dataset}: no training batch; the training split has {len(train_idx)} frames")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr,
                                   weight_decay=recipe.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(recipe, steps))
+    warmup = int(recipe.warmup_epochs * steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, max(1, recipe.epochs * steps)))
     amp_dtype = None
     if cuda and recipe.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -257,17 +257,6 @@ def _validate(model: Detector, loader: torch.utils.data.DataLoader, setup: StepS
     return loss, mean_auc(auc_table(out["logits"], out["labels"], out["mask"], min_count=VAL_MIN_COUNT))
 
 
-def _warmup_cosine(recipe: Recipe, steps: int) -> Any:
-    total = max(1, recipe.epochs * steps)
-    warmup = int(recipe.warmup_epochs * steps)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-    return factor
-
-
 def _pos_weight(recipe: Recipe, ds: Dataset, train_idx: np.ndarray, device: torch.device) -> torch.Tensor | None:
     if recipe.pos_weight == "none":
         return None
@@ -288,20 +277,6 @@ def _run_config(ds: Dataset, recipe: Recipe, split: Any, info: DistInfo) -> dict
         "recipe": recipe.to_dict(), "world_size": info.world_size,
         "versions": {"ros_ssl": __version__, "torch": str(torch.__version__)},
     }
-
-
-def _check_resumable(out: Path, config: dict[str, Any]) -> None:
-    previous = read_config(out)
-    for key in FIXED_KEYS:
-        if previous.get(key) != config[key]:
-            raise TrainingError(f"cannot resume {out}: its {key} differs from this session's (dataset or recipe "
-                                f"changed); start a new --out")
-
-
-def _seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _r(x: float) -> float | str:

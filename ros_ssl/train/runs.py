@@ -1,0 +1,42 @@
+"""Pieces shared by the run loops of the trainer and the SSL pretrainer: seeding, the resume check and
+the learning-rate schedule (linear warm-up, then cosine decay, per optimiser step)."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ros_ssl.train.checkpoint import read_config
+from ros_ssl.train.errors import TrainingError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def check_resumable(out: Path, config: dict[str, Any], fixed_keys: Iterable[str]) -> None:
+    """Raise TrainingError if the run in ``out`` differs from ``config`` in any of ``fixed_keys``."""
+    previous = read_config(out)
+    for key in fixed_keys:
+        if previous.get(key) != config[key]:
+            raise TrainingError(f"cannot resume {out}: its {key} differs from this session's (dataset or recipe "
+                                f"changed); start a new --out")
+
+
+def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    """LambdaLR factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at step ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return factor
