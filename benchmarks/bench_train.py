@@ -33,7 +33,8 @@ def model_images_per_s(name: str, batches: list[dict[str, torch.Tensor]], steps:
     model = Detector(build_encoder(name, (64, 80)), (5, 31)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     setup = StepSetup(torch.device("cpu"), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    train_step(model, batches[0], optimizer, setup)  # warm-up
+    for batch in batches[:2]:  # warm-up: allocator, kernels
+        train_step(model, batch, optimizer, setup)
     t0 = time.perf_counter()
     for i in range(steps):
         train_step(model, batches[i % len(batches)], optimizer, setup)
@@ -63,7 +64,8 @@ def fed_images_per_s(name: str, loader: torch.utils.data.DataLoader, steps: int)
     setup = StepSetup(torch.device("cpu"), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     set_epoch(loader, 1)
     it = iter(loader)
-    train_step(model, next(it), optimizer, setup)
+    for _ in range(2):
+        train_step(model, next(it), optimizer, setup)
     t0 = time.perf_counter()
     n = 0
     for _ in range(steps):
@@ -80,7 +82,7 @@ def fed_images_per_s(name: str, loader: torch.utils.data.DataLoader, steps: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["paper_cnn", "mobilenet_v3_small", "resnet18"])
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="loader worker counts to time")
     args = parser.parse_args()

@@ -44,3 +44,15 @@ def test_normalize_uses_rgb_mean_std_and_keeps_layout() -> None:
     x = normalize(to_chw(frames), (0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
     assert x.shape == (1, 3, 4, 5) and x.dtype == torch.float32
     assert torch.allclose(x[0, :, 0, 0], torch.tensor([2.0, -1.0, 0.5]))
+
+
+def test_feature_norm_standardises_features_for_linear_probes() -> None:
+    torch.manual_seed(0)
+    detector = Detector(build_encoder("paper_cnn", (32, 40)), (2, 3), feature_norm=True)
+    detector.encoder.requires_grad_(False)
+    trainable = [n for n, p in detector.named_parameters() if p.requires_grad]
+    assert trainable == ["head.weight", "head.bias"]  # the norm has no parameters: still a linear probe
+    raw = detector.encoder(torch.randn(16, 3, 32, 40))
+    active = raw.std(0) > 0.01
+    normed = detector.norm(raw).std(0, unbiased=False)[active]
+    assert active.sum() > 10 and torch.allclose(normed, torch.ones_like(normed), atol=0.05)

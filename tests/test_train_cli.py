@@ -99,6 +99,7 @@ def test_init_and_freeze_train_only_the_head(run: tuple[Path, str], dataset: Pat
     pretrained = load_checkpoint(out / "checkpoints" / "encoder.pt")
     best = load_checkpoint(probe / "checkpoints" / "best.pt")["model"]
     assert all(torch.equal(best[f"encoder.{k}"], v) for k, v in pretrained.items())
+    assert best["norm.num_batches_tracked"] > 0  # the probe standardises features before its linear head
     with pytest.raises(TrainingError, match="holds a paper_cnn encoder"):
         _invoke("train", dataset, "--out", tmp_path / "other", "--init", out, "--model", "mobilenet_v3_small",
                 "--epochs", 1, *FAST)

@@ -52,6 +52,8 @@ def train(
                 "workers": workers, "init": str(init) if init is not None else None, "freeze": freeze or None}
     overrides.update({k: v for k, v in explicit.items() if v is not None})
     result = run_training(dataset, out, load_recipe(recipe, overrides), resume=resume, progress=not quiet)
+    if not result.is_main:
+        return
     if result.metrics is not None:
         typer.echo(format_table(result.metrics))
         typer.echo(f"best epoch {result.best_epoch + 1}; metrics in {out / 'metrics.json'}")

@@ -57,9 +57,11 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 
 def build_detector(config: dict[str, Any]) -> Detector:
-    """An untrained detector shaped as a run's config describes."""
+    """An untrained detector shaped as a run's config describes (linear probes standardise features)."""
     encoder = build_encoder(config["model"], tuple(config["image_hw"]))
-    return Detector(encoder, tuple(config["label_shape"]), dropout=float(config["recipe"].get("dropout", 0.0)))
+    recipe = config["recipe"]
+    return Detector(encoder, tuple(config["label_shape"]), dropout=float(recipe.get("dropout", 0.0)),
+                    feature_norm=bool(recipe.get("freeze", False)))
 
 
 def load_detector(run_dir: str | Path, which: str = "best",

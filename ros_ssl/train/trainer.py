@@ -56,6 +56,8 @@ class TrainResult:
     best_val_auc: float | None
     # Evaluation of the best checkpoint on the test recordings (None when the split has no test part).
     metrics: dict[str, Any] | None
+    # False in the other processes of a distributed run: they neither write nor report.
+    is_main: bool = True
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
     if info.is_main and split.test:
         metrics = evaluate(out, ds.path, "test", device=info.device, bootstrap=recipe.bootstrap, progress=progress)
     barrier(info)
-    return TrainResult(out, best_epoch, best_auc, metrics)
+    return TrainResult(out, best_epoch, best_auc, metrics, info.is_main)
 
 
 def _train_one_epoch(net: nn.Module, model: Detector, loader: torch.utils.data.DataLoader, steps: int,
