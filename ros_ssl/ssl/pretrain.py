@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from ros_ssl.train.checkpoint import load_checkpoint, save_checkpoint, write_con
 from ros_ssl.train.data import set_epoch
 from ros_ssl.train.distributed import DistInfo, barrier, init_distributed, shutdown
 from ros_ssl.train.errors import TrainingError
-from ros_ssl.train.runs import check_resumable, seed_everything, warmup_cosine
+from ros_ssl.train.runs import autocast, check_resumable, optimizer_step, seed_everything, warmup_cosine
 
 CSV_FIELDS = ["epoch", "loss", "lr", "momentum", "images_per_s", "seconds"]
 # Checked against the config of a resumed run: these must not change between sessions.
@@ -188,18 +187,9 @@ def pretrain_step(model: nn.Module, views: list[torch.Tensor], ids: torch.Tensor
     if setup.meta is not None and setup.positives is not None:
         flat = ids.T.reshape(-1)  # view-major: the order in which the methods concatenate their views
         positives = near_mask(*(m[flat] for m in setup.meta), setup.positives).to(setup.device)
-    autocast = (torch.autocast(setup.device.type, dtype=setup.amp_dtype) if setup.amp_dtype is not None
-                else nullcontext())
-    with autocast:
+    with autocast(setup.device, setup.amp_dtype):
         loss = model(x, positives)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
+    optimizer_step(loss, optimizer, scaler)
     return loss.detach()
 
 

@@ -1,11 +1,13 @@
-"""Pieces shared by the run loops of the trainer and the SSL pretrainer: seeding, the resume check and
-the learning-rate schedule (linear warm-up, then cosine decay, per optimiser step)."""
+"""Pieces shared by the run loops of the trainer and the SSL pretrainer: seeding, the resume check,
+the learning-rate schedule (linear warm-up, then cosine decay, per optimiser step) and the
+mixed-precision optimiser step."""
 
 from __future__ import annotations
 
 import math
 import random
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,21 @@ def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
     return factor
+
+
+def autocast(device: torch.device, amp_dtype: torch.dtype | None) -> AbstractContextManager[Any]:
+    """Autocast to ``amp_dtype`` on ``device``, or a no-op for full precision."""
+    return torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
+
+
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler | None) -> None:
+    """Backward and step, through the gradient scaler when mixed precision uses one."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from ros_ssl.train.evaluate import evaluate, predict
 from ros_ssl.train.loss import balanced_pos_weight, masked_bce
 from ros_ssl.train.metrics import auc_table, mean_auc
 from ros_ssl.train.recipe import Recipe
-from ros_ssl.train.runs import check_resumable, seed_everything, warmup_cosine
+from ros_ssl.train.runs import autocast, check_resumable, optimizer_step, seed_everything, warmup_cosine
 
 CSV_FIELDS = ["epoch", "train_loss", "val_loss", "val_mean_auc", "lr", "images_per_s", "seconds", "best"]
 # Validation AUC skips cells with fewer known positives (or negatives) than this: a far cell of a few
@@ -80,19 +79,10 @@ def train_step(model: nn.Module, batch: dict[str, torch.Tensor], optimizer: torc
         x = x.contiguous(memory_format=torch.channels_last)
     labels = batch["labels"].to(setup.device, non_blocking=True)
     mask = batch["mask"].to(setup.device, non_blocking=True)
-    autocast = (torch.autocast(setup.device.type, dtype=setup.amp_dtype) if setup.amp_dtype is not None
-                else nullcontext())
-    with autocast:
+    with autocast(setup.device, setup.amp_dtype):
         logits = model(x)
     loss = masked_bce(logits, labels, mask, setup.pos_weight)
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        loss.backward()
-        optimizer.step()
+    optimizer_step(loss, optimizer, scaler)
     return loss.detach()
 
 
