@@ -144,3 +144,20 @@ def test_simulated_bag_pseudo_labels_match_ground_truth(tmp_path):
                            "distances": prof.labels.distances()})
     assert report["overall"]["obstacle_fraction"] > 0.005  # not a trivially all-free recording
     assert report["overall"]["accuracy"] >= 0.97
+
+
+def test_bad_world_description_is_a_one_line_error_and_does_not_stop_other_bags(tmp_path):
+    good = write_bag(tmp_path / "good")
+    bad = tmp_path / "bad"
+    with BagWriter(bad) as w:
+        w.write("/sim/world", T0, M.string_msg('{"seed": 3, "obstacles": ['))  # truncated JSON
+        for k in range(3):
+            t = T0 + k * 20 * MS
+            w.write("/odom", t, M.odometry_msg(t, "odom", "base_link", 0.0, 0.0, 0.0))
+            w.write(PROFILE.camera.topic, t, M.compressed_msg(t, "camera_link", np.zeros((8, 8, 3), np.uint8)))
+            for s in PROFILE.proximity.sensors:
+                w.write(s.topic, t, M.range_msg(t, "p", np.inf, 0.12))
+    summary = label_bags([bad, good], tmp_path / "ds", PROFILE, workers=2, progress=False)
+    (failed,) = summary["failed"]
+    assert failed["bag"] == str(bad) and "/sim/world is not valid JSON" in failed["error"]
+    assert len(load_dataset(tmp_path / "ds").recordings) == 1

@@ -110,6 +110,7 @@ class BagReader:
         if not conns:
             return
         it = self.reader.messages(connections=conns)
+        last_ns = self.start_ns
         while True:
             try:
                 conn, t_ns, raw = next(it)
@@ -117,9 +118,9 @@ class BagReader:
                 return
             except Exception as err:
                 raise BagError(f"bag {self.path} is corrupt or truncated after "
-                               f"{(getattr(self, '_last_ns', self.start_ns) - self.start_ns) / 1e9:.2f} s "
+                               f"{(last_ns - self.start_ns) / 1e9:.2f} s "
                                f"({_short(err)})") from err
-            self._last_ns = t_ns
+            last_ns = t_ns
             if not deserialize:
                 yield BagMessage(conn.topic, conn.msgtype, t_ns, raw)
                 continue

@@ -85,7 +85,11 @@ def read_streams(path: str | Path, profile: RobotProfile, require_camera: bool =
             if m.topic == cam:
                 cam_ns.append(_stamp(m))
             elif m.topic == WORLD_TOPIC:
-                world = json.loads(m.msg.data)
+                try:
+                    world = json.loads(m.msg.data)
+                except json.JSONDecodeError as err:
+                    raise BagError(f"bag {bag.path}: {WORLD_TOPIC} is not valid JSON ({err.msg} at "
+                                   f"char {err.pos})") from err
             elif m.topic == TRUTH_TOPIC:
                 truth_ns.append(_stamp(m))
                 truth.append(odometry_pose(m.msg))

@@ -126,7 +126,8 @@ def infer_bag(model: EdgeModel, bag: str | Path, topic: str, out: str | Path, ba
         if writer is not None:
             writer.close()
     if not probs:
-        raise MessageError(f"no frame on {topic} in {bag} could be used; first problem: {errors[0]}")
+        first = errors[0] if errors else "no message read"
+        raise MessageError(f"no frame on {topic} in {bag} could be used; first problem: {first}")
     pred_file = out / "predictions.npz"
     np.savez_compressed(pred_file, stamps_ns=np.asarray(stamps, np.int64), index=np.asarray(index, np.int32),
                         probabilities=np.stack(probs).astype(np.float32),

@@ -186,18 +186,27 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
         if workers <= 1 or len(todo) <= 1:
             for path in todo.values():
                 try:
-                    done(path, label_bag(path, profile))
-                except RosSslError as err:
-                    done(path, None, str(err))
+                    result = label_bag(path, profile)
+                except Exception as err:  # one broken bag must not stop the others
+                    done(path, None, _describe(err))
+                else:
+                    done(path, result)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = {pool.submit(label_bag, path, profile): path for path in todo.values()}
                 for fut in as_completed(futures):
                     try:
-                        done(futures[fut], fut.result())
-                    except RosSslError as err:
-                        done(futures[fut], None, str(err))
+                        result = fut.result()
+                    except Exception as err:  # includes a worker that died (BrokenProcessPool)
+                        done(futures[fut], None, _describe(err))
+                    else:
+                        done(futures[fut], result)
     finally:
         bar.close()
     summary["frames"] = int(writer.manifest["count"])
     return summary
+
+
+def _describe(err: Exception) -> str:
+    """One line for the report: our own errors as they are, anything else with its type."""
+    return str(err) if isinstance(err, RosSslError) else f"{type(err).__name__}: {err}"

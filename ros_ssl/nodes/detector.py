@@ -136,6 +136,11 @@ class DetectorNode(Node):
             self.skipped += 1
             self.get_logger().warning(f"skipped a camera frame: {err}", throttle_duration_sec=5.0)
             return
+        except Exception as err:  # a runtime failure (e.g. a GPU provider error) must not stop the node
+            self.skipped += 1
+            self.get_logger().error(f"inference failed on a frame ({type(err).__name__}: {err}); skipped",
+                                    throttle_duration_sec=5.0)
+            return
         infer_s = time.perf_counter() - t0
         self._publish(msg.header, probs, rgb)
         now_ns = self.get_clock().now().nanoseconds

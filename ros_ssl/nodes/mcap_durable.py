@@ -216,12 +216,6 @@ class DurableMcapFile:
             os.close(self._fd)
             self._fd = -1
 
-    def abort(self) -> None:
-        """Close the descriptor without a summary: the file stays as of the last commit."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
     # -- internals ---------------------------------------------------------------------------------
     def _write(self, parts: list[bytes | bytearray]) -> None:
         """Write records after the last ones, inside the pad, holding back the first 9 bytes of a block."""
