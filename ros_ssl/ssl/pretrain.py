@@ -38,7 +38,8 @@ from ros_ssl.train.checkpoint import load_checkpoint, save_checkpoint, write_con
 from ros_ssl.train.data import set_epoch
 from ros_ssl.train.distributed import DistInfo, barrier, init_distributed, shutdown
 from ros_ssl.train.errors import TrainingError
-from ros_ssl.train.runs import autocast, check_resumable, optimizer_step, seed_everything, warmup_cosine
+from ros_ssl.train.runs import (autocast, check_resumable, mixed_precision, optimizer_step, restore, seed_everything,
+                                warmup_cosine)
 
 CSV_FIELDS = ["epoch", "loss", "lr", "momentum", "images_per_s", "seconds"]
 # Checked against the config of a resumed run: these must not change between sessions.
@@ -115,21 +116,12 @@ def _pretrain(dataset: Path, out: Path, recipe: PretrainRecipe, recordings: list
                                   weight_decay=recipe.weight_decay)
     warmup = int(recipe.warmup_epochs * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total_steps))
-    amp_dtype = None
-    if cuda and recipe.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp_dtype, scaler = mixed_precision(cuda and recipe.amp)
     setup = ViewSetup(info.device, recipe.mean, recipe.std, amp_dtype, channels_last, meta, recipe.positives)
 
     start = 0
     if resume:
-        state = load_checkpoint(last, info.device)
-        method.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start = int(state["epoch"]) + 1
+        start = restore(load_checkpoint(last, info.device), method, optimizer, scheduler, scaler)
     if info.is_main:
         write_config(out, config)
         if not resume:

@@ -60,3 +60,25 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     else:
         loss.backward()
         optimizer.step()
+
+
+def mixed_precision(enabled: bool) -> tuple[torch.dtype | None, torch.amp.GradScaler | None]:
+    """Autocast dtype and gradient scaler for a CUDA run: bf16 where the GPU has it, else fp16 + scaler.
+
+    ``enabled`` is False for CPU runs and for recipes that turn AMP off: full precision, no scaler.
+    """
+    if not enabled:
+        return None, None
+    amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return amp_dtype, torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+
+def restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: torch.optim.lr_scheduler.LRScheduler, scaler: torch.amp.GradScaler | None) -> int:
+    """Load a checkpoint's model, optimiser, scheduler and scaler states; return the epoch to start at."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return int(state["epoch"]) + 1

@@ -38,7 +38,8 @@ from ros_ssl.train.evaluate import evaluate, predict
 from ros_ssl.train.loss import balanced_pos_weight, masked_bce
 from ros_ssl.train.metrics import auc_table, mean_auc
 from ros_ssl.train.recipe import Recipe
-from ros_ssl.train.runs import autocast, check_resumable, optimizer_step, seed_everything, warmup_cosine
+from ros_ssl.train.runs import (autocast, check_resumable, mixed_precision, optimizer_step, restore, seed_everything,
+                                warmup_cosine)
 
 CSV_FIELDS = ["epoch", "train_loss", "val_loss", "val_mean_auc", "lr", "images_per_s", "seconds", "best"]
 # Validation AUC skips cells with fewer known positives (or negatives) than this: a far cell of a few
@@ -138,22 +139,14 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
                                   weight_decay=recipe.weight_decay)
     warmup = int(recipe.warmup_epochs * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, max(1, recipe.epochs * steps)))
-    amp_dtype = None
-    if cuda and recipe.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    amp_dtype, scaler = mixed_precision(cuda and recipe.amp)
     setup = StepSetup(info.device, recipe.mean, recipe.std, _pos_weight(recipe, ds, train_idx, info.device),
                       amp_dtype, channels_last)
 
     start, best_epoch, best_score, best_auc = 0, -1, -math.inf, None
     if resume:
         state = load_checkpoint(last_file, info.device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start = int(state["epoch"]) + 1
+        start = restore(state, model, optimizer, scheduler, scaler)
         best_epoch, best_score, best_auc = int(state["best_epoch"]), float(state["best_score"]), state["best_auc"]
     if info.is_main:
         write_config(out, config)
