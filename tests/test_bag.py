@@ -177,3 +177,20 @@ def test_realdata_ros1_ground_truth_odometry(realdata):
     s = inspect_bag(realdata / "embag_test_odom_scan_cloud.bag")
     assert {t.name: t.count for t in s.topics} == {"/base_pose_ground_truth": 5, "/base_scan": 5,
                                                      "/luminar_pointcloud": 5}
+
+
+def test_tf_odometry_through_static_edges_that_arrive_late(tmp_path):
+    """odom -> base_footprint on /tf from the start; base_footprint -> base_link on /tf_static only later."""
+    prof = load_profile("thymio_scan")
+    bag = tmp_path / "b"
+    with BagWriter(bag) as w:
+        for k in range(10):
+            t = T0 + k * 20_000_000
+            w.write("/tf", t, M.tf_msg(t, [("odom", "base_footprint", 0.01 * k, 0.0, 0.0)]))
+            if k == 5:
+                w.write("/tf_static", t, M.tf_msg(t, [("base_footprint", "base_link", 0.1, 0.0, math.pi / 2)]))
+            w.write(prof.proximity.scan_topic, t, M.scan_msg(t, "p", [math.inf] * 5, -0.7, 0.35, 0.12))
+    s = read_streams(bag, prof, require_camera=False)
+    assert s.odom.shape == (10, 3)  # the five transforms before /tf_static are not lost
+    assert np.allclose(s.odom[np.argsort(s.odom_ns)][:, 0], 0.1 + 0.01 * np.arange(10))
+    assert np.allclose(s.odom[:, 2], math.pi / 2)

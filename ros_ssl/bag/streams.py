@@ -143,11 +143,18 @@ def _stamp(m: Any) -> int:
 
 
 class _TfChain:
-    """Planar pose of ``base`` in ``odom`` from /tf, via one dynamic edge plus static edges below it."""
+    """Planar pose of ``base`` in ``odom`` from /tf, via one dynamic edge plus static edges below it.
+
+    Dynamic transforms that arrive before the static edges that link them to ``base`` are held back
+    (up to ``MAX_PENDING``) and emitted once those edges arrive, so early odometry is not lost.
+    """
+
+    MAX_PENDING = 100_000
 
     def __init__(self, odom: str, base: str) -> None:
         self.odom, self.base = odom, base
         self.static: dict[str, tuple[str, tuple[float, float, float]]] = {}  # child -> (parent, pose)
+        self.pending: list[tuple[int, str, tuple[float, float, float]]] = []  # (stamp, child, pose)
         self.edges_seen: set[str] = set()
 
     def feed(self, msg: Any, static: bool) -> Iterator[tuple[int, tuple[float, float, float]]]:
@@ -161,6 +168,21 @@ class _TfChain:
                 tail = self._static_to_base(child)
                 if tail is not None:
                     yield stamp_ns(ts.header), compose(pose, tail)
+                elif len(self.pending) < self.MAX_PENDING:
+                    self.pending.append((stamp_ns(ts.header), child, pose))
+        if static and self.pending:  # only new static edges can link held-back transforms to base
+            yield from self._resolve()
+
+    def _resolve(self) -> Iterator[tuple[int, tuple[float, float, float]]]:
+        """Emit every held-back transform whose child now links to ``base``; keep the others."""
+        keep = []
+        for t_ns, child, pose in self.pending:
+            tail = self._static_to_base(child)
+            if tail is None:
+                keep.append((t_ns, child, pose))
+            else:
+                yield t_ns, compose(pose, tail)
+        self.pending = keep
 
     def _static_to_base(self, frame: str) -> tuple[float, float, float] | None:
         """Pose of base in ``frame`` through static edges, or None if base is not below it."""
