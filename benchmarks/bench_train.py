@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -41,19 +42,20 @@ def model_images_per_s(name: str, batches: list[dict[str, torch.Tensor]], steps:
     return steps * BATCH / (time.perf_counter() - t0)
 
 
+def _endless(loader: torch.utils.data.DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches of ``loader``, starting it again whenever it runs out."""
+    while True:
+        yield from loader
+
+
 def loader_images_per_s(loader: torch.utils.data.DataLoader, steps: int) -> float:
     set_epoch(loader, 0)
-    it = iter(loader)
+    it = _endless(loader)
     next(it)  # start-up (worker processes) is not throughput
     t0 = time.perf_counter()
     n = 0
     for _ in range(steps):
-        try:
-            batch = next(it)
-        except StopIteration:
-            it = iter(loader)
-            batch = next(it)
-        n += batch["image"].shape[0]
+        n += next(it)["image"].shape[0]
     return n / (time.perf_counter() - t0)
 
 
@@ -63,17 +65,13 @@ def fed_images_per_s(name: str, loader: torch.utils.data.DataLoader, steps: int)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     setup = StepSetup(torch.device("cpu"), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     set_epoch(loader, 1)
-    it = iter(loader)
+    it = _endless(loader)
     for _ in range(2):
         train_step(model, next(it), optimizer, setup)
     t0 = time.perf_counter()
     n = 0
     for _ in range(steps):
-        try:
-            batch = next(it)
-        except StopIteration:
-            it = iter(loader)
-            batch = next(it)
+        batch = next(it)
         train_step(model, batch, optimizer, setup)
         n += batch["image"].shape[0]
     return n / (time.perf_counter() - t0)

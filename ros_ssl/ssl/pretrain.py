@@ -15,7 +15,6 @@ Contrastive negatives are those of each process's own batch (no cross-process ga
 from __future__ import annotations
 
 import csv
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +37,8 @@ from ros_ssl.train.checkpoint import load_checkpoint, save_checkpoint, write_con
 from ros_ssl.train.data import set_epoch
 from ros_ssl.train.distributed import DistInfo, barrier, init_distributed, shutdown
 from ros_ssl.train.errors import TrainingError
-from ros_ssl.train.runs import (autocast, check_resumable, mixed_precision, optimizer_step, restore, seed_everything,
-                                warmup_cosine)
+from ros_ssl.train.runs import (autocast, check_finite, check_resumable, mixed_precision, optimizer_step,
+                                restore, seed_everything, warmup_cosine)
 
 CSV_FIELDS = ["epoch", "loss", "lr", "momentum", "images_per_s", "seconds"]
 # Checked against the config of a resumed run: these must not change between sessions.
@@ -204,7 +203,7 @@ def _pretrain_one_epoch(net: nn.Module, method: SslMethod, loader: torch.utils.d
             step += 1
             bar.update()
             if step % 20 == 0 or step == steps:
-                _check_finite(total, recipe.method, epoch, step, optimizer)
+                check_finite(total, epoch, step, optimizer, recipe.method, "and start again")
                 bar.set_postfix(loss=f"{total.item() / step:.4f}")
             if step == steps:
                 break
@@ -212,12 +211,3 @@ def _pretrain_one_epoch(net: nn.Module, method: SslMethod, loader: torch.utils.d
         set_epoch(loader, epoch * 1000 + cycle, recipe.seed)
     bar.close()
     return total.item() / steps, images
-
-
-def _check_finite(total: torch.Tensor, method: str, epoch: int, step: int,
-                  optimizer: torch.optim.Optimizer) -> None:
-    value = total.item()
-    if not math.isfinite(value):
-        lr = optimizer.param_groups[0]["lr"]
-        raise TrainingError(f"the {method} loss became {value} in epoch {epoch + 1} by step {step}; lower "
-                            f"the learning rate (now {lr:.3g}) and start again")

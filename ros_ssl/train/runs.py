@@ -82,3 +82,13 @@ def restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.opti
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     return int(state["epoch"]) + 1
+
+
+def check_finite(total: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer, loss_name: str,
+                 advice: str) -> None:
+    """Stop the run with a clear message once the running loss sum is NaN or infinite."""
+    value = total.item()
+    if not math.isfinite(value):
+        lr = optimizer.param_groups[0]["lr"]
+        raise TrainingError(f"the {loss_name} loss became {value} in epoch {epoch + 1} by step {step}; lower the "
+                            f"learning rate (now {lr:.3g}) {advice}")

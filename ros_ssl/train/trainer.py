@@ -38,8 +38,8 @@ from ros_ssl.train.evaluate import evaluate, predict
 from ros_ssl.train.loss import balanced_pos_weight, masked_bce
 from ros_ssl.train.metrics import auc_table, mean_auc
 from ros_ssl.train.recipe import Recipe
-from ros_ssl.train.runs import (autocast, check_resumable, mixed_precision, optimizer_step, restore, seed_everything,
-                                warmup_cosine)
+from ros_ssl.train.runs import (autocast, check_finite, check_resumable, mixed_precision, optimizer_step,
+                                restore, seed_everything, warmup_cosine)
 
 CSV_FIELDS = ["epoch", "train_loss", "val_loss", "val_mean_auc", "lr", "images_per_s", "seconds", "best"]
 # Validation AUC skips cells with fewer known positives (or negatives) than this: a far cell of a few
@@ -217,7 +217,8 @@ def _train_one_epoch(net: nn.Module, model: Detector, loader: torch.utils.data.D
             step += 1
             bar.update()
             if step % 20 == 0 or step == steps:
-                _check_finite(total, epoch, step, optimizer)
+                check_finite(total, epoch, step, optimizer, "training",
+                             "or check the dataset for corrupt frames")
                 bar.set_postfix(loss=f"{total.item() / step:.4f}")
             if step == steps:
                 break
@@ -225,14 +226,6 @@ def _train_one_epoch(net: nn.Module, model: Detector, loader: torch.utils.data.D
         set_epoch(loader, epoch * 1000 + cycle, recipe.seed)
     bar.close()
     return total.item() / steps, images
-
-
-def _check_finite(total: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer) -> None:
-    value = total.item()
-    if not math.isfinite(value):
-        lr = optimizer.param_groups[0]["lr"]
-        raise TrainingError(f"the training loss became {value} in epoch {epoch + 1} by step {step}; lower the "
-                            f"learning rate (now {lr:.3g}) or check the dataset for corrupt frames")
 
 
 def _validate(model: Detector, loader: torch.utils.data.DataLoader, setup: StepSetup) -> tuple[float, float]:
