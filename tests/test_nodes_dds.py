@@ -120,6 +120,28 @@ def bag_messages(path: Path, killed: bool = False) -> tuple[dict[str, list[bytes
     return ours, theirs
 
 
+def on_disk(path: Path) -> dict[str, int]:
+    """Messages per topic that the independent mcap reader finds now, while the recorder may still write."""
+    counts: dict[str, int] = {}
+    for file in path.glob("*.mcap"):
+        with open(file, "rb") as f:
+            try:
+                for _, channel, _ in make_reader(f).iter_messages():
+                    counts[channel.topic] = counts.get(channel.topic, 0) + 1
+            except Exception:  # the open file may end mid-chunk: what came before it counts
+                pass
+    return counts
+
+
+def wait_flushed(path: Path, sent: dict[str, list[Any]], log: Path, timeout: float = 60) -> None:
+    """Wait until every message sent is in the bag on disk (DDS delivery plus one flush interval)."""
+    end, want = time.monotonic() + timeout, {t: len(v) for t, v in sent.items()}
+    while on_disk(path) != want:
+        if time.monotonic() > end:
+            raise AssertionError(f"bag has {on_disk(path)}, sent {want}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
 def same_messages(got: list[bytes], sent: list[tuple[Any, bytes]]) -> bool:
     """Equal message by message once deserialized (alignment padding bytes are unspecified in CDR)."""
     return len(got) == len(sent) and all(
@@ -178,7 +200,7 @@ def test_recorder_sigint_writes_every_message_in_a_complete_bag(tmp_path: Path, 
             for i in range(300):
                 robot.publish(i)
                 time.sleep(0.002)
-            time.sleep(1.0)  # let DDS deliver before interrupting
+            wait_flushed(out, robot.sent, log)
         finally:
             code = stop(proc, signal.SIGINT, log)
     text = log.read_text()
@@ -202,7 +224,7 @@ def test_recorder_sigkill_keeps_everything_up_to_the_last_flush(tmp_path: Path, 
             for i in range(200):
                 robot.publish(i)
                 time.sleep(0.002)
-            time.sleep(1.5)  # several flush intervals: all of these are on disk now
+            wait_flushed(out, robot.sent, log)
             flushed = {t: len(v) for t, v in robot.sent.items()}
             for i in range(200, 400):  # killed while these arrive
                 robot.publish(i)
