@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,24 +114,29 @@ def bag_messages(path: Path, killed: bool = False) -> tuple[dict[str, list[bytes
     else:
         assert counts == {t: len(v) for t, v in ours.items()}  # metadata agrees with the data
     theirs: dict[str, list[bytes]] = {}
-    for file in sorted(path.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
-        with open(file, "rb") as f:
-            for _, channel, msg in make_reader(f).iter_messages():
-                theirs.setdefault(channel.topic, []).append(bytes(msg.data))
+    for topic, data in mcap_messages(path):
+        theirs.setdefault(topic, []).append(data)
     return ours, theirs
 
 
-def on_disk(path: Path) -> dict[str, int]:
-    """Messages per topic that the independent mcap reader finds now, while the recorder may still write."""
-    counts: dict[str, int] = {}
-    for file in path.glob("*.mcap"):
+def mcap_messages(path: Path, writing: bool = False) -> Iterator[tuple[str, bytes]]:
+    """(topic, raw message) from the bag's files in order, read by the independent mcap reader.
+
+    With ``writing`` the recorder may still be appending: a file that ends mid-chunk yields what comes before.
+    """
+    for file in sorted(path.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])):
         with open(file, "rb") as f:
             try:
-                for _, channel, _ in make_reader(f).iter_messages():
-                    counts[channel.topic] = counts.get(channel.topic, 0) + 1
-            except Exception:  # the open file may end mid-chunk: what came before it counts
-                pass
-    return counts
+                for _, channel, msg in make_reader(f).iter_messages():
+                    yield channel.topic, bytes(msg.data)
+            except Exception:
+                if not writing:
+                    raise
+
+
+def on_disk(path: Path) -> dict[str, int]:
+    """Messages per topic on disk now, while the recorder may still write."""
+    return dict(Counter(topic for topic, _ in mcap_messages(path, writing=True)))
 
 
 def wait_flushed(path: Path, sent: dict[str, list[Any]], log: Path, timeout: float = 60) -> None:
@@ -168,6 +174,11 @@ class RobotSide:
         node.create_publisher(String, "/sim/world", latched).publish(world)  # before the recorder exists
         self.sent: dict[str, list[tuple[Any, bytes]]] = {"/sim/world": [(String, serialize_message(world))]}
 
+    def publish_all(self, indices: range, pause: float = 0.0) -> None:
+        for i in indices:
+            self.publish(i)
+            time.sleep(pause)
+
     def publish(self, i: int) -> None:
         Range, CompressedImage, Odometry = self.types
         r = Range(range=0.001 * i, max_range=0.12)
@@ -197,9 +208,7 @@ def test_recorder_sigint_writes_every_message_in_a_complete_bag(tmp_path: Path, 
         proc = start(recorder_cmd(out, params_file=params), domain, log)
         try:
             wait_matched(executor, list(robot.pubs.values()), log)
-            for i in range(300):
-                robot.publish(i)
-                time.sleep(0.002)
+            robot.publish_all(range(300), pause=0.002)
             wait_flushed(out, robot.sent, log)
         finally:
             code = stop(proc, signal.SIGINT, log)
@@ -221,13 +230,10 @@ def test_recorder_sigkill_keeps_everything_up_to_the_last_flush(tmp_path: Path, 
         proc = start(recorder_cmd(out, "flush_interval:=0.2", "max_file_mb:=1"), domain, log)
         try:
             wait_matched(executor, list(robot.pubs.values()), log)
-            for i in range(200):
-                robot.publish(i)
-                time.sleep(0.002)
+            robot.publish_all(range(200), pause=0.002)
             wait_flushed(out, robot.sent, log)
             flushed = {t: len(v) for t, v in robot.sent.items()}
-            for i in range(200, 400):  # killed while these arrive
-                robot.publish(i)
+            robot.publish_all(range(200, 400))  # killed while these arrive
         finally:
             code = stop(proc, signal.SIGKILL, log)
     assert code == -signal.SIGKILL
