@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ros_ssl.data import load_dataset
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.edge import EdgeConfig, EdgeModel
 from ros_ssl.export import ExportData, latency_ms, package_model
 from ros_ssl.models import IMAGENET_MEAN, IMAGENET_STD, Detector, build_encoder
@@ -29,8 +30,9 @@ from ros_ssl.train.checkpoint import load_detector
 from ros_ssl.train.synthetic import make_synthetic_dataset
 
 
-def bench_model(name: str, model: Detector, image_hw: tuple[int, int], geometry: dict, frames: np.ndarray,
-                variants: tuple[str, ...], repeats: int, tmp: Path) -> list[tuple[str, str, float, float]]:
+def bench_model(name: str, model: Detector, image_hw: tuple[int, int], geometry: LabelGeometry,
+                frames: np.ndarray, variants: tuple[str, ...], repeats: int,
+                tmp: Path) -> list[tuple[str, str, float, float]]:
     pkg = tmp / f"{name}_model"
     data = ExportData(parity=frames[:8], calibration=frames[:128], test_frames=frames[:0],
                       test_labels=np.zeros((0, 1, 1), np.uint8), test_mask=np.zeros((0, 1, 1), bool))
@@ -65,8 +67,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         if args.run:
             model, config = load_detector(args.run)
-            ds = load_dataset(config["dataset"])
-            models = [(config["model"], model)]
+            ds = load_dataset(config.dataset)
+            models = [(config.model, model)]
         else:
             ds = load_dataset(make_synthetic_dataset(tmp / "dataset", recordings=2, frames=64,
                                                      distance_step=0.01))

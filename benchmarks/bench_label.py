@@ -34,8 +34,8 @@ from ros_ssl.bag import messages as M  # noqa: E402
 from ros_ssl.bag.streams import iter_frames, read_streams  # noqa: E402
 from ros_ssl.config import RobotProfile, load_profile  # noqa: E402
 from ros_ssl.config.profile import profile_from_dict  # noqa: E402
-from ros_ssl.label import (MatchParams, associate, associate_naive, clean_trajectory, grid_axes,  # noqa: E402
-                           grid_labels, label_bag, label_streams, posed_readings)
+from ros_ssl.label import (MatchParams, associate, associate_naive, clean_trajectory, grid_labels,  # noqa: E402
+                           label_bag, label_streams, posed_readings)
 from ros_ssl.msgs.images import resize_rgb  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -99,7 +99,8 @@ def bench_association(minutes: float, naive_frames: int, params: MatchParams) ->
     t4 = time.process_time()
     grid_labels(frame_ns[:n_grid], traj.poses_at(frame_ns[:n_grid]), traj, readings, grid)
     t5 = time.process_time()
-    print(f"  grid labels ({len(grid_axes(grid)[0])}x{len(grid_axes(grid)[1])} cells, no naive counterpart): "
+    cells = grid.label_geometry().shape
+    print(f"  grid labels ({cells[0]}x{cells[1]} cells, no naive counterpart): "
           f"{n_grid / (t5 - t4):.0f} frames/s on {n_grid} frames")
     return fast_fps, naive_fps
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_nodes.py --seconds 10 [--model runs/demo/model]
 
-1. Bag writing without DDS, 640x480 rgb8 frames: rosbags' writer (``ros_ssl.bag.BagWriter``, the baseline)
+1. Bag writing without DDS, 640x480 rgb8 frames: rosbags' ``Writer`` (the baseline)
    vs the recorder's crash-safe writer, with and without fdatasync at each 1 s commit.
 2. Recorder node live: 640x480 rgb8 Image at 30 Hz + 5 Range at 20 Hz + Odometry at 50 Hz from this process,
    published best effort (sensor-data QoS) and then reliable: messages/s, MB/s, messages lost between
@@ -61,10 +61,11 @@ def frames(n: int) -> list[np.ndarray]:
 
 # -- 1. writers without DDS ---------------------------------------------------------------------------
 def bench_writers(tmp: Path) -> None:
-    from ros_ssl.bag import BagWriter
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
     from ros_ssl.bag import messages as m
+    from ros_ssl.bag.recording import RecordingBag, SplitPolicy, TopicSpec
     from ros_ssl.bag.writer import TYPESTORE
-    from ros_ssl.nodes.recording import RecordingBag, SplitPolicy, TopicSpec
 
     imgs = frames(8)
     cdr = [bytes(TYPESTORE.serialize_cdr(m.image_msg(i, "cam", imgs[i % 8]), "sensor_msgs/msg/Image"))
@@ -73,9 +74,10 @@ def bench_writers(tmp: Path) -> None:
     mb = n * len(cdr[0]) / 1e6
 
     def rosbags_writer() -> None:
-        with BagWriter(tmp / f"w_rosbags_{time.monotonic_ns()}") as bag:
+        with Writer(tmp / f"w_rosbags_{time.monotonic_ns()}", version=9, storage_plugin=StoragePlugin.MCAP) as bag:
+            conn = bag.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
             for i in range(n):
-                bag.write_raw("/camera/image_raw", "sensor_msgs/msg/Image", i * 33_000_000, cdr[i % 8])
+                bag.write(conn, i * 33_000_000, cdr[i % 8])
 
     def ours(fsync: bool) -> None:
         name = f"w_ours_{fsync}_{time.monotonic_ns()}"
@@ -196,14 +198,15 @@ def paper_cnn_package(tmp: Path) -> Path:
     import torch
 
     from ros_ssl.config import load_profile
+    from ros_ssl.config.geometry import LabelGeometry
     from ros_ssl.export.onnx_export import package_model
     from ros_ssl.models import IMAGENET_MEAN, IMAGENET_STD, Detector, build_encoder
 
     torch.set_num_threads(1)
     prof = load_profile("sim")
     hw = (prof.image.height, prof.image.width)
-    geometry = {"kind": "sensor_distance", "sensors": prof.sensor_names, "distances": prof.labels.distances()}
-    det = Detector(build_encoder("paper_cnn", hw), (len(prof.sensor_names), len(prof.labels.distances())))
+    geometry = LabelGeometry.sensor_distance(prof.sensor_names, prof.labels.distances())
+    det = Detector(build_encoder("paper_cnn", hw), geometry.shape)
     package_model(det.eval(), tmp / "model", image_hw=hw, mean=IMAGENET_MEAN, std=IMAGENET_STD, geometry=geometry,
                   run={"dir": "bench", "model": "paper_cnn", "epoch": 0, "val_auc": None}, data=None, auc=None,
                   source_hw=(H, W), latency_repeats=5)

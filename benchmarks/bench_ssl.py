@@ -5,7 +5,7 @@
 Prints frames/s of one optimiser step per method fed from in-memory tensors, the view loader alone
 (decode-free memmap read + augmentation of every view, which must outpace the step so it never starves
 it), and each figure's ratio to the supervised baseline. The label-efficiency figures come from
-``ros-ssl study`` instead (see ``ros_ssl.ssl.study``).
+``ros-ssl study`` instead (see ``ros_ssl.experiments.study``).
 """
 
 from __future__ import annotations

@@ -23,10 +23,17 @@ from ros_ssl.data import load_dataset
 from ros_ssl.models import Detector, build_encoder
 from ros_ssl.train.augment import Augment, AugmentConfig, label_mirror
 from ros_ssl.train.data import make_loader, set_epoch
+from ros_ssl.train.runs import optimizer_step
 from ros_ssl.train.synthetic import make_synthetic_dataset
-from ros_ssl.train.trainer import StepSetup, train_step
+from ros_ssl.train.trainer import StepSetup, detector_loss
 
 BATCH = 64
+
+
+def train_step(model: Detector, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+               setup: StepSetup) -> None:
+    """One full-precision optimiser step, as the training engine takes it on CPU."""
+    optimizer_step(detector_loss(model, batch, setup), optimizer, None)
 
 
 def model_images_per_s(name: str, batches: list[dict[str, torch.Tensor]], steps: int) -> float:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ros_ssl.bag import messages as M
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data import load_dataset
 from ros_ssl.edge import EdgeConfig, EdgeModel, TensorRtConfig, load_edge_config, load_package, sha256_file
 from ros_ssl.edge.overlay import cell_matrix, draw_overlay
@@ -250,7 +251,7 @@ def test_from_config_uses_package_variant_and_threads(package: Path, frames: np.
 
 
 def test_overlay_puts_sensors_left_to_right_and_far_at_the_top() -> None:
-    geometry = {"kind": "sensor_distance", "sensors": ["l", "c", "r"], "distances": [0.0, 0.1]}
+    geometry = LabelGeometry.sensor_distance(["l", "c", "r"], [0.0, 0.1])
     probs = np.zeros((3, 2))
     probs[0, 1] = 1.0  # left sensor, far: top-left cell red
     assert cell_matrix(probs, geometry)[0, 0] == 1.0
@@ -258,7 +259,7 @@ def test_overlay_puts_sensors_left_to_right_and_far_at_the_top() -> None:
     assert img.shape == (256, 320, 3)
     top_left, bottom_left = img[30, 53], img[200, 53]
     assert top_left[0] > top_left[1] and bottom_left[1] > bottom_left[0]
-    grid = {"kind": "grid", "x": [0.1, 0.2], "y": [-0.1, 0.1]}
+    grid = LabelGeometry.grid([0.1, 0.2], [-0.1, 0.1])
     g = np.zeros((2, 2))
     g[1, 1] = 1.0  # far ahead, left
     assert cell_matrix(g, grid)[0, 0] == 1.0
@@ -283,7 +284,8 @@ def test_infer_cli_on_a_small_bag_skips_bad_frames(package: Path, frames: np.nda
     pred = np.load(tmp_path / "infer" / "predictions.npz")
     assert pred["probabilities"].shape == (len(frames), *EdgeModel(package).output_shape)
     assert np.all(np.diff(pred["stamps_ns"]) > 0) and list(pred["index"]) == list(range(len(frames)))
-    assert json.loads(str(pred["geometry"]))["kind"] == "sensor_distance"
+    stored = LabelGeometry.from_dict(json.loads(str(pred["geometry"])))
+    assert stored == load_package(package).metadata.output.geometry
     assert (tmp_path / "infer" / "strip.png").stat().st_size > 0
     video = tmp_path / "infer" / "overlay.mp4"
     assert video.exists() or len(list((tmp_path / "infer" / "frames").glob("*.png"))) == len(frames)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +40,15 @@ def package(run: Path) -> Path:
 
 def test_package_passes_checker_and_describes_the_run(run: Path, package: Path) -> None:
     meta = load_package(package).metadata
-    config = json.loads(json.dumps(load_detector(run)[1]))
+    config = load_detector(run)[1]
     assert meta.variants == ["fp32", "fp16", "int8"]
     for entry in meta.files.values():
         onnx.checker.check_model(str(package / entry.path), full_check=True)
         assert sha256_file(package / entry.path) == entry.sha256
         assert entry.report["median_ms"] > 0 and entry.report["auc"] is not None
-    assert meta.output.geometry == config["geometry"] and list(meta.output.shape) == config["label_shape"]
-    assert [meta.input.height, meta.input.width] == config["image_hw"]
-    assert list(meta.input.mean) == config["mean"] and list(meta.input.std) == config["std"]
+    assert meta.output.geometry == config.geometry and tuple(meta.output.shape) == config.label_shape
+    assert (meta.input.height, meta.input.width) == config.image_hw
+    assert tuple(meta.input.mean) == config.mean and tuple(meta.input.std) == config.std
     assert meta.run["model"] == "paper_cnn" and meta.run["dir"] == str(run.resolve())
     assert meta.run["epoch"] >= 0
     assert meta.run["parity_max_diff"] <= 1e-5
@@ -59,9 +58,9 @@ def test_package_passes_checker_and_describes_the_run(run: Path, package: Path) 
 
 def test_onnx_matches_pytorch_on_real_test_frames_at_any_batch_size(run: Path, package: Path) -> None:
     model, config = load_detector(run)
-    ds = load_dataset(config["dataset"])
+    ds = load_dataset(config.dataset)
     frames = np.asarray(ds.frames[ds.indices(select_recordings(ds, config, "test"))])
-    want = onnx_export.torch_probabilities(model, frames, config["mean"], config["std"])
+    want = onnx_export.torch_probabilities(model, frames, config.mean, config.std)
     edge = EdgeModel(package, providers=["cpu"])
     np.testing.assert_allclose(edge.predict(frames), want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(edge.predict(frames[:1]), want[:1], atol=1e-5, rtol=0)
@@ -70,7 +69,7 @@ def test_onnx_matches_pytorch_on_real_test_frames_at_any_batch_size(run: Path, p
 
 def test_variant_beyond_auc_tolerance_is_refused_unless_forced(run: Path, tmp_path: Path) -> None:
     model, config = load_detector(run)
-    ds = load_dataset(config["dataset"])
+    ds = load_dataset(config.dataset)
     frames, labels, mask = np.asarray(ds.frames), np.asarray(ds.labels), np.asarray(ds.mask)
     data = ExportData(frames[:8], frames[:16], frames[16:], labels[16:], mask[16:])
     scores = {0: 0.90, 1: 0.895, 2: 0.85}  # fp32, fp16 (-0.005: kept), int8 (-0.05: refused)
@@ -79,8 +78,8 @@ def test_variant_beyond_auc_tolerance_is_refused_unless_forced(run: Path, tmp_pa
         fake_auc.calls += 1  # type: ignore[attr-defined]
         return scores[fake_auc.calls - 1]  # type: ignore[attr-defined]
 
-    kwargs = dict(image_hw=tuple(config["image_hw"]), mean=config["mean"], std=config["std"],
-                  geometry=config["geometry"], run={"dir": str(run)}, data=data, auc=fake_auc,
+    kwargs = dict(image_hw=config.image_hw, mean=config.mean, std=config.std,
+                  geometry=config.geometry, run={"dir": str(run)}, data=data, auc=fake_auc,
                   variants=("fp32", "fp16", "int8"), latency_repeats=3)
     fake_auc.calls = 0  # type: ignore[attr-defined]
     with pytest.raises(ModelPackageError, match=r"refused int8 \(test AUC 0.8500, -0.0500 vs fp32\).*force"):
@@ -103,8 +102,8 @@ def test_bad_requests_fail_before_work_and_leave_nothing(run: Path, package: Pat
     with pytest.raises(ModelPackageError, match="tolerance"):
         export_run(run, tmp_path / "a", auc_tolerance=-0.1)
     model, config = load_detector(run)
-    common = dict(image_hw=tuple(config["image_hw"]), mean=config["mean"], std=config["std"],
-                  geometry=config["geometry"], run={}, auc=None)
+    common = dict(image_hw=config.image_hw, mean=config.mean, std=config.std,
+                  geometry=config.geometry, run={}, auc=None)
     with pytest.raises(ModelPackageError, match="calibration"):
         package_model(model, tmp_path / "b", data=None, variants=("int8",), **common)
     with pytest.raises(ModelPackageError, match="--dataset"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ros_ssl.config import load_profile
-from ros_ssl.label import (MatchParams, Reason, associate, associate_naive, clean_trajectory, grid_axes,
-                           grid_labels, posed_readings)
+from ros_ssl.label import (MatchParams, Reason, associate, associate_naive, clean_trajectory, grid_labels,
+                           posed_readings)
 from ros_ssl.config.profile import profile_from_dict
 
 MS = 1_000_000
@@ -267,7 +267,7 @@ def test_grid_labels_free_along_the_rays_occupied_at_the_wall():
     frame_ns = np.array([T0], np.int64)
     frames = traj.poses_at(frame_ns)
     out = grid_labels(frame_ns, frames, traj, posed_readings(traj, [range_ns], [values]), prof)
-    gx, gy = grid_axes(prof)
+    gx, gy = (np.asarray(axis) for axis in prof.labels.grid_axes())
     assert out.labels.shape == (1, len(gx), len(gy)) == (1, 16, 16)
     row = int(np.flatnonzero(np.isclose(gy, 0.025))[0])  # the sensor's lateral offset, 1 cm
     known = np.zeros((16, 16), bool)
@@ -289,7 +289,7 @@ def test_grid_labels_rotate_rays_into_the_frame_of_the_frame():
     values = np.full(len(range_ns), 0.05)  # always something 5 cm ahead of the sensor
     readings = posed_readings(traj, [range_ns], [values])
     out = grid_labels(frame_ns, traj.poses_at(frame_ns), traj, readings, prof)
-    gx, gy = grid_axes(prof)
+    gx, gy = (np.asarray(axis) for axis in prof.labels.grid_axes())
     occupied = np.argwhere(out.labels[0] == 1)
     assert len(occupied) and np.isclose(gy[occupied[:, 1]], 0.025).all()  # straight ahead, not sideways
     assert (gx[occupied[:, 0]] >= 0.1).all()

@@ -13,6 +13,7 @@ import pytest
 from ros_ssl.bag import BagWriter
 from ros_ssl.bag import messages as M
 from ros_ssl.config import load_profile
+from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.config.profile import profile_from_dict
 from ros_ssl.data import load_dataset
 from ros_ssl.label import bag_id, label_bag, label_bags, score_labels
@@ -109,11 +110,13 @@ def test_grid_geometry_dataset(tmp_path):
     assert arrays["labels"].shape == arrays["mask"].shape == (n, 16, 16)
     assert arrays["mask"].any() and arrays["labels"][arrays["mask"].astype(bool)].any()
     summary = label_bags([tmp_path / "a"], tmp_path / "ds", prof, progress=False)
-    assert load_dataset(tmp_path / "ds").geometry["kind"] == "grid" and summary["frames"] == n
+    ds = load_dataset(tmp_path / "ds")
+    assert ds.geometry.kind is GeometryKind.GRID and ds.geometry == prof.label_geometry()
+    assert ds.profile == prof and summary["frames"] == n
 
 
 def test_scores_are_exact_on_hand_made_labels(tmp_path):
-    geometry = {"kind": "sensor_distance", "sensors": ["a"], "distances": [0.0, 0.1]}
+    geometry = LabelGeometry.sensor_distance(["a"], [0.0, 0.1])
     labels = np.array([[[1, 0]], [[0, 1]], [[1, 1]], [[0, 0]]], np.uint8)
     mask = np.array([[[1, 1]], [[1, 0]], [[1, 1]], [[0, 0]]], bool)
     truth = np.array([[[1, 1]], [[1, 0]], [[0, 1]], [[0, 0]]], np.uint8)
@@ -139,9 +142,7 @@ def test_simulated_bag_pseudo_labels_match_ground_truth(tmp_path):
     assert meta["group"] == "world-2" and meta["report"]["frames_with_truth"] == meta["frames"] == 300
     known = arrays["mask"].astype(bool)
     assert known.mean() > 0.3
-    report = score_labels(arrays["labels"], known, arrays["truth"],
-                          {"kind": "sensor_distance", "sensors": prof.sensor_names,
-                           "distances": prof.labels.distances()})
+    report = score_labels(arrays["labels"], known, arrays["truth"], prof.label_geometry())
     assert report["overall"]["obstacle_fraction"] > 0.005  # not a trivially all-free recording
     assert report["overall"]["accuracy"] >= 0.97
 

@@ -14,17 +14,23 @@ import yaml
 from mcap.reader import make_reader
 from rosbags.rosbag2.storage_mcap import McapReader
 
-from ros_ssl.bag import BagReader
+from ros_ssl.bag import BagReader, durable
 from ros_ssl.bag import messages as m
+from ros_ssl.bag.durable import DurableMcapFile
+from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore
+from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.bag.writer import TYPESTORE
+from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.errors import BagError, ConfigError
-from ros_ssl.nodes import mcap_durable
 from ros_ssl.nodes.avoidance import AvoidParams, Avoider
-from ros_ssl.nodes.mcap_durable import DurableMcapFile
 from ros_ssl.nodes.params import check_fields
-from ros_ssl.nodes.predictions import LatencyWindow, layout_dims, nearest_obstacle
-from ros_ssl.nodes.recorder_core import FlushPolicy, RecorderCore
-from ros_ssl.nodes.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
+from ros_ssl.nodes.predictions import (
+    LatencyWindow,
+    geometry_json,
+    layout_dims,
+    nearest_obstacle,
+    parse_geometry_json,
+)
 
 RANGE = "sensor_msgs/msg/Range"
 IMAGE = "sensor_msgs/msg/Image"
@@ -91,7 +97,7 @@ def test_every_intermediate_file_state_is_a_valid_mcap(tmp_path: Path, monkeypat
         return call
 
     for name in real:
-        monkeypatch.setattr(mcap_durable.os, name, spy(name))
+        monkeypatch.setattr(durable.os, name, spy(name))
     f = DurableMcapFile(path, 8 * MIB, fsync=False)
     msgtype = IMAGE if big else RANGE
     f.add_schema(1, msgtype, "ros2msg", spec("/x", msgtype).msgdef)
@@ -259,9 +265,24 @@ def test_check_fields_names_the_parameter() -> None:
 def test_nearest_obstacle_and_layout() -> None:
     probs = np.array([[0.1, 0.2, 0.9, 0.95], [0.0, 0.0, 0.0, 0.0], [0.7, 0.1, 0.1, 0.8]])
     assert nearest_obstacle(probs, [0.0, 0.1, 0.2, 0.3], 0.5).tolist() == [0.2, np.inf, 0.0]
-    geometry = {"kind": "sensor_distance", "sensors": ["a", "b", "c"], "distances": [0, 0.1, 0.2, 0.3]}
+    geometry = LabelGeometry.sensor_distance(["a", "b", "c"], [0, 0.1, 0.2, 0.3])
     assert layout_dims(geometry, (3, 4)) == [("sensor", 3, 12), ("distance", 4, 4)]
-    assert layout_dims({"kind": "grid"}, (5, 6)) == [("x", 5, 30), ("y", 6, 6)]
+    grid = LabelGeometry.grid([0.1] * 5, [0.0] * 6)
+    assert layout_dims(grid, (5, 6)) == [("x", 5, 30), ("y", 6, 6)]
+
+
+def test_geometry_message_round_trip_and_bad_messages() -> None:
+    geometry = LabelGeometry.sensor_distance(["a", "b"], [0.0, 0.1])
+    text = geometry_json(geometry, 0.5)
+    assert text == '{"kind":"sensor_distance","sensors":["a","b"],"distances":[0.0,0.1],"threshold":0.5}'
+    assert parse_geometry_json(text) == geometry
+    assert parse_geometry_json(geometry_json(LabelGeometry.grid([0.1], [0.0]), 0.5)).kind is GeometryKind.GRID
+    with pytest.raises(ConfigError, match=r"^/detector/geometry is not valid JSON"):
+        parse_geometry_json("{")
+    with pytest.raises(ConfigError, match=r"^/detector/geometry has kind 'cone'"):
+        parse_geometry_json('{"kind": "cone"}')
+    with pytest.raises(ConfigError, match=r"^/detector/geometry is list"):
+        parse_geometry_json("[]")
 
 
 def test_latency_window() -> None:

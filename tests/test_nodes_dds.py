@@ -33,6 +33,7 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 
 from ros_ssl.bag import BagReader  # noqa: E402
 from ros_ssl.config import load_profile  # noqa: E402
+from ros_ssl.config.geometry import LabelGeometry  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PY = sys.executable
@@ -296,7 +297,7 @@ def tiny_model_package(path: Path, profile: Any, width: int, height: int) -> Pat
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     path.mkdir(parents=True)
     onnx.save(model, path / "model.onnx")
-    geometry = {"kind": "sensor_distance", "sensors": sensors, "distances": distances}
+    geometry = LabelGeometry.sensor_distance(sensors, distances)
     meta = ModelMetadata(
         input=InputSpec("image", height, width, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
                         source_width=profile.camera.width, source_height=profile.camera.height),

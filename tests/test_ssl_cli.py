@@ -17,7 +17,8 @@ from ros_ssl.cli.main import _register, app
 from ros_ssl.errors import ConfigError
 from ros_ssl.models import Detector, build_encoder
 from ros_ssl.ssl.recipe import load_pretrain_recipe
-from ros_ssl.train.checkpoint import load_encoder_weights, read_config
+from ros_ssl.train.checkpoint import load_encoder_weights
+from ros_ssl.train.run_config import PretrainRunConfig, RunConfig, read_run_config
 from ros_ssl.train.synthetic import make_synthetic_dataset
 
 torch.set_num_threads(1)
@@ -41,9 +42,10 @@ def test_pretrain_writes_an_encoder_the_trainer_loads_and_resumes(tiny: Path, tm
     run = tmp_path / "temporal"
     out = invoke("pretrain", tiny, "--method", "temporal", "--out", run, *FAST)
     assert "encoder.pt" in out
-    config = read_config(run)
-    assert (config["kind"], config["method"], config["model"]) == ("ssl", "temporal", "paper_cnn")
-    assert config["image_hw"] == [64, 80]
+    config = read_run_config(run)
+    assert isinstance(config, PretrainRunConfig)
+    assert (config.method, config.model, config.image_hw) == ("temporal", "paper_cnn", (64, 80))
+    assert config.recipe.method == "temporal" and config.recordings is None
     detector = Detector(build_encoder("paper_cnn", (64, 80)), (5, 7))
     before = detector.encoder.fc[1].weight.clone()
     load_encoder_weights(detector, run, "paper_cnn")
@@ -75,7 +77,7 @@ def test_recipes_load_and_bad_ones_name_the_problem() -> None:
         assert load_pretrain_recipe(f"ssl_{method}").method == method
     recipe = load_pretrain_recipe("ssl_simclr", {"params.temperature": 0.2, "augment.flip": 0, "epochs": 3})
     assert (recipe.params["temperature"], recipe.augment.flip, recipe.epochs) == (0.2, 0.0, 3)
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="unknown recipe key"):
         load_pretrain_recipe(None, {"learning_rate": 1})
     with pytest.raises(ConfigError, match="no parameter 'temprature'"):
         load_pretrain_recipe("ssl_simclr", {"params.temprature": 0.1})
@@ -94,11 +96,13 @@ def test_study_quick_runs_end_to_end(tiny: Path, tmp_path: Path) -> None:
     assert {(r["init"], r["fraction"]) for r in summary["results"]} == {
         (i, f) for i in ("scratch", "temporal") for f in (0.5, 1.0)}
     assert summary["split"]["test"] >= 1 and (out / "study.png").stat().st_size > 0
-    pretrain_config = read_config(out / "pretrain" / "temporal")
-    test_ids = set(read_config(out / "finetune" / "scratch_100pct")["split"]["test"])
-    assert pretrain_config["recordings"] and test_ids  # SSL never saw the test worlds
+    pretrain_config = read_run_config(out / "pretrain" / "temporal")
+    finetune_config = read_run_config(out / "finetune" / "scratch_100pct")
+    assert isinstance(pretrain_config, PretrainRunConfig) and isinstance(finetune_config, RunConfig)
+    test_ids = set(finetune_config.split.test)
+    assert pretrain_config.recordings and test_ids  # SSL never saw the test worlds
     ds_ids = [r["id"] for r in json.loads((tiny / "manifest.json").read_text())["recordings"]]
-    assert not {ds_ids[i] for i in pretrain_config["recordings"]} & test_ids
+    assert not {ds_ids[i] for i in pretrain_config.recordings} & test_ids
 
     stamp = (out / "finetune" / "temporal_50pct" / "metrics.json").stat().st_mtime_ns
     invoke("study", "--out", out, "--quick", "--dataset", tiny, "--methods", "temporal", "--fractions",
@@ -112,7 +116,7 @@ def test_pretrain_under_torchrun_with_two_gloo_processes(tiny: Path, tmp_path: P
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "ros_ssl", "pretrain", str(tiny),
            "--method", "byol", "--out", str(tmp_path / "ddp"), *FAST]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert read_config(tmp_path / "ddp")["world_size"] == 2
+    assert read_run_config(tmp_path / "ddp").world_size == 2
     assert (tmp_path / "ddp" / "checkpoints" / "encoder.pt").is_file()

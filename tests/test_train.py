@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ros_ssl.config import load_profile
+from ros_ssl.config import load_profile, profile_from_dict
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data import load_dataset
 from ros_ssl.errors import ConfigError
 from ros_ssl.models import Detector, build_encoder
@@ -20,8 +21,9 @@ from ros_ssl.train.errors import TrainingError
 from ros_ssl.train.loss import balanced_pos_weight, masked_bce
 from ros_ssl.train.metrics import auc_table, bootstrap_auc, mean_auc, roc_auc
 from ros_ssl.train.recipe import load_recipe, parse_overrides
+from ros_ssl.train.runs import autocast, optimizer_step
 from ros_ssl.train.synthetic import make_synthetic_dataset
-from ros_ssl.train.trainer import StepSetup, train_step
+from ros_ssl.train.trainer import StepSetup, detector_loss
 
 torch.set_num_threads(1)
 
@@ -66,21 +68,23 @@ def test_balanced_pos_weight_is_the_clipped_negative_positive_ratio() -> None:
 # --- label mirroring under a horizontal flip --------------------------------------------------------------
 
 def test_sensor_mirror_follows_the_profile_poses() -> None:
-    profile = load_profile("sim").to_dict()
-    names = [s["name"] for s in profile["proximity"]["sensors"]]
-    geometry = {"kind": "sensor_distance", "sensors": names, "distances": [0.0, 0.1]}
+    profile = load_profile("sim")
+    geometry = LabelGeometry.sensor_distance(profile.sensor_names, [0.0, 0.1])
     mirror = label_mirror(geometry, profile)
     assert mirror == LabelMirror(0, (4, 3, 2, 1, 0))
-    shuffled = {**geometry, "sensors": ["center", "right", "left", "center_left", "center_right"]}
+    order = ["center", "right", "left", "center_left", "center_right"]
+    shuffled = LabelGeometry.sensor_distance(order, [0.0, 0.1])
     assert label_mirror(shuffled, profile) == LabelMirror(0, (0, 2, 1, 4, 3))
-    profile["proximity"]["sensors"][0]["y"] = 0.06  # left no longer mirrors right
-    assert label_mirror(geometry, profile) is None
+    data = profile.to_dict()
+    data["proximity"]["sensors"][0]["y"] = 0.06  # left no longer mirrors right
+    assert label_mirror(geometry, profile_from_dict(data)) is None
 
 
 def test_grid_mirror_reverses_the_lateral_axis_only_when_symmetric() -> None:
-    grid = {"kind": "grid", "x": [0.1, 0.2], "y": [-0.1, 0.0, 0.1]}
-    assert label_mirror(grid, {}) == LabelMirror(1, (2, 1, 0))
-    assert label_mirror({**grid, "y": [-0.1, 0.0, 0.2]}, {}) is None
+    profile = load_profile("sim")
+    grid = LabelGeometry.grid([0.1, 0.2], [-0.1, 0.0, 0.1])
+    assert label_mirror(grid, profile) == LabelMirror(1, (2, 1, 0))
+    assert label_mirror(LabelGeometry.grid([0.1, 0.2], [-0.1, 0.0, 0.2]), profile) is None
     labels = torch.arange(6).view(1, 2, 3)
     assert LabelMirror(1, (2, 1, 0)).apply(labels).tolist() == [[[2, 1, 0], [5, 4, 3]]]
 
@@ -270,7 +274,9 @@ def test_train_step_under_autocast_and_channels_last() -> None:
     batch = {"image": torch.randint(0, 256, (4, 3, 32, 40), dtype=torch.uint8),
              "labels": torch.randint(0, 2, (4, 5, 4), dtype=torch.uint8), "mask": torch.ones(4, 5, 4, dtype=torch.bool)}
     setup = StepSetup(torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), pos_weight=torch.full((5, 4), 2.0),
-                      amp_dtype=torch.bfloat16, channels_last=True)
-    loss = train_step(model, batch, torch.optim.AdamW(model.parameters(), lr=1e-3), setup)
+                      channels_last=True)
+    with autocast(torch.device("cpu"), torch.bfloat16):
+        loss = detector_loss(model, batch, setup)
+    optimizer_step(loss, torch.optim.AdamW(model.parameters(), lr=1e-3), None)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -22,8 +22,9 @@ from torch.nn.parallel import DistributedDataParallel
 from ros_ssl.models import Detector, build_encoder
 from ros_ssl.train.distributed import init_distributed
 from ros_ssl.train.recipe import load_recipe
+from ros_ssl.train.runs import optimizer_step
 from ros_ssl.train.synthetic import make_synthetic_dataset
-from ros_ssl.train.trainer import StepSetup, train, train_step
+from ros_ssl.train.trainer import StepSetup, detector_loss, train
 
 HW = (32, 40)
 
@@ -47,8 +48,8 @@ def _worker(rank: int, world_size: int, ports: tuple[int, int], dataset: str, ou
     setup = StepSetup(torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
     full = _batch(8)
     half = {k: v[4 * rank:4 * rank + 4] for k, v in full.items()}
-    train_step(ddp, half, torch.optim.SGD(model.parameters(), lr=0.5), setup)
-    train_step(reference, full, torch.optim.SGD(reference.parameters(), lr=0.5), setup)
+    optimizer_step(detector_loss(ddp, half, setup), torch.optim.SGD(model.parameters(), lr=0.5), None)
+    optimizer_step(detector_loss(reference, full, setup), torch.optim.SGD(reference.parameters(), lr=0.5), None)
     diff = max((a - b).abs().max().item() for a, b in zip(model.parameters(), reference.parameters()))
     moved = max((a - b).abs().max().item() for a, b in zip(model.parameters(), initial.parameters()))
     torch.save({"diff": diff, "moved": moved, "world_size": info.world_size}, Path(result_dir) / f"rank{rank}.pt")

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import ros_ssl.cli.demo_cmd  # noqa: F401  (registers demo)
 import ros_ssl.label.pipeline
 import ros_ssl.sim.record
-from ros_ssl.cli.main import app
+from ros_ssl.cli.app import app
 from ros_ssl.train.synthetic import make_synthetic_dataset
 
 torch.set_num_threads(1)

@@ -1,14 +1,18 @@
-"""rosbag2 MCAP writer: a context manager that refuses to overwrite and always closes the bag."""
+"""Offline rosbag2 MCAP writing from message objects: the simulator and tests build bags with it.
+
+A thin layer over :class:`RecordingBag` (the recorder's crash-safe writer), so every bag ros_ssl
+writes comes from one MCAP writer. This layer only serializes messages with the kilted typestore and
+declares each topic (ROS 2 message definition, type hash) the first time it is written.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.typesys import Stores, get_typestore
 
+from ros_ssl.bag.recording import RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.errors import BagError
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
@@ -17,37 +21,26 @@ TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 class BagWriter:
     """Write messages (rosbags objects, or already-serialized CDR bytes) to a new rosbag2 MCAP bag.
 
-    The bag is a directory with ``metadata.yaml`` and one ``.mcap`` file, readable by ``ros2 bag``.
+    The bag is a directory with ``metadata.yaml`` and its ``.mcap`` file(s), readable by ``ros2 bag``.
+    Nothing is created before ``with`` enters, so a failure in between leaves no half-made bag.
+    Log times must not go backwards (the recorder's writer raises them to the latest one written).
     """
 
-    def __init__(self, path: str | Path, compress: bool = False) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if self.path.exists():
             raise BagError(f"bag {self.path} already exists; choose another --out or delete it first")
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True)
-        self._writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
-        if compress:
-            self._writer.set_compression(CompressionMode.FILE, CompressionFormat.ZSTD)
-        self._conns: dict[str, Any] = {}
+        self._bag: RecordingBag | None = None
         self.counts: dict[str, int] = {}
 
     def __enter__(self) -> BagWriter:
-        self._writer.open()
+        # No fdatasync: an offline bag is rewritten from scratch if the machine dies.
+        self._bag = RecordingBag(self.path, SplitPolicy(fsync=False))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._writer.close()
-
-    def _conn(self, topic: str, msgtype: str) -> Any:
-        conn = self._conns.get(topic)
-        if conn is None:
-            conn = self._writer.add_connection(topic, msgtype, typestore=TYPESTORE)
-            self._conns[topic] = conn
-            self.counts[topic] = 0
-        elif conn.msgtype != msgtype:
-            raise BagError(f"bag {self.path}: topic {topic} is {conn.msgtype}, cannot also write {msgtype}")
-        return conn
+        if self._bag is not None:
+            self._bag.close()
 
     def write(self, topic: str, t_ns: int, msg: Any) -> None:
         """Serialize a rosbags message object and write it at bag time ``t_ns``."""
@@ -56,5 +49,14 @@ class BagWriter:
 
     def write_raw(self, topic: str, msgtype: str, t_ns: int, data: bytes | memoryview) -> None:
         """Write CDR bytes as received from DDS: no deserialize/serialize round trip."""
-        self._writer.write(self._conn(topic, msgtype), int(t_ns), data)
+        if self._bag is None:
+            raise BagError(f"bag {self.path} is not open; write inside 'with BagWriter(...)'")
+        known = self._bag.topics.get(topic)
+        if known is None:
+            msgdef, _ = TYPESTORE.generate_msgdef(msgtype, ros_version=2)
+            self._bag.add_topic(TopicSpec(topic, msgtype, msgdef, TYPESTORE.hash_rihs01(msgtype)))
+            self.counts[topic] = 0
+        elif known.msgtype != msgtype:
+            raise BagError(f"bag {self.path}: topic {topic} is {known.msgtype}, cannot also write {msgtype}")
+        self._bag.write(topic, int(t_ns), data)
         self.counts[topic] += 1

@@ -1,23 +1,11 @@
-"""Shared CLI pieces: the app's option types and lazy command registration."""
+"""Option types shared by the command modules."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-
-# Command modules under ros_ssl.cli, registered in this order (one module per stage).
-OPTIONAL_COMMANDS: list[str] = [
-    "simulate_cmd",
-    "label_cmd",
-    "train_cmd",
-    "demo_cmd",
-    "pretrain_cmd",
-    "export_cmd",
-    "run_cmd",
-]
 
 ConfigOpt = Annotated[
     Optional[str],
@@ -25,7 +13,3 @@ ConfigOpt = Annotated[
                                        "thymio_scan). Default: sim."),
 ]
 BagArg = Annotated[Path, typer.Argument(help="A rosbag2 directory, .mcap or .db3 file, or a ROS 1 .bag file.")]
-
-
-def import_command(module: str) -> None:
-    importlib.import_module(f"ros_ssl.cli.{module}")

@@ -16,8 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ros_ssl.cli.app import app
 from ros_ssl.cli.common import BagArg, ConfigOpt
-from ros_ssl.cli.main import app
 
 
 @app.command("export")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import typer
 
 from ros_ssl.bag.inspect import inspect_bag
+from ros_ssl.cli.app import app
 from ros_ssl.cli.common import BagArg, ConfigOpt
-from ros_ssl.cli.main import app
 from ros_ssl.config import load_profile
 
 

@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ros_ssl.cli.app import app
 from ros_ssl.cli.common import ConfigOpt
-from ros_ssl.cli.main import app
 from ros_ssl.config import load_profile
 
 BagsArg = Annotated[list[Path],

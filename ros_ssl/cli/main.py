@@ -10,36 +10,26 @@ Errors that ros_ssl raises on purpose (bad bag, bad profile, bad model) print as
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-import typer
-
-from ros_ssl import __version__
-from ros_ssl.cli import common
+from ros_ssl.cli.app import app
 from ros_ssl.errors import RosSslError
 
-app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+__all__ = ["app", "main"]
 
-
-@app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context,
-          version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
-    """Self-supervised long-range perception for mobile robots: log, label, train, deploy."""
-    if version:
-        typer.echo(__version__)
-        raise typer.Exit()
-    if ctx.invoked_subcommand is None:
-        typer.echo(ctx.get_help())
-        raise typer.Exit()
+# Command modules under ros_ssl.cli, registered in this order (one module per stage).
+COMMANDS = ("inspect_cmd", "simulate_cmd", "label_cmd", "train_cmd", "demo_cmd", "pretrain_cmd", "export_cmd",
+            "run_cmd")
 
 
 def _register() -> None:
-    # Each stage lives in its own module; importing it adds its command(s) to ``app``.
-    from ros_ssl.cli import inspect_cmd  # noqa: F401
+    """Import every command module; each adds its command(s) to ``app``.
 
-    for module in common.OPTIONAL_COMMANDS:
-        common.import_command(module)
+    The modules import their heavy layers (torch, rclpy, pybullet) inside the commands, so this stays cheap.
+    """
+    for module in COMMANDS:
+        importlib.import_module(f"ros_ssl.cli.{module}")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ros_ssl.cli.main import app
+from ros_ssl.cli.app import app
 
 DatasetArg = Annotated[Path, typer.Argument(help="A dataset directory written by 'ros-ssl label'.")]
 
@@ -107,7 +107,7 @@ def study_command(
     recordings, mean AUC on held-out simulated worlds; writes study.md, study.json and study.png."""
     from dataclasses import replace
 
-    from ros_ssl.ssl.study import QUICK, StudyConfig, run_study
+    from ros_ssl.experiments.study import QUICK, StudyConfig, run_study
 
     config = QUICK if quick else StudyConfig()
     changes: dict[str, Any] = {"worlds": worlds, "duration_s": duration, "pretrain_epochs": pretrain_epochs,

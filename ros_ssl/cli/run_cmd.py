@@ -26,8 +26,8 @@ from typing import Any, Optional, Sequence
 import typer
 import yaml
 
+from ros_ssl.cli.app import app
 from ros_ssl.cli.common import ConfigOpt
-from ros_ssl.cli.main import app
 from ros_ssl.errors import ConfigError
 
 NODE_SETS = ("record", "detect", "sim-record", "sim-detect")

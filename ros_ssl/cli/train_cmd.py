@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ros_ssl.cli.main import app
+from ros_ssl.cli.app import app
 
 DatasetArg = Annotated[Path, typer.Argument(help="A dataset directory written by 'ros-ssl label'.")]
 

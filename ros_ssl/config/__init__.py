@@ -1,4 +1,9 @@
-"""Robot profiles: topics, sensor poses, odometry source and label geometry, validated from YAML."""
+"""Torch-free configuration: robot profiles and the schema every YAML config goes through.
+
+Modules: ``profile`` (topics, sensor poses, odometry source, label settings), ``geometry`` (the label
+geometry type), ``schema`` (bounded YAML, dataclass building, overrides), ``encoders`` (encoder names and
+default normalisation the recipes validate against).
+"""
 
 from ros_ssl.config.profile import (
     CameraConfig,

@@ -8,13 +8,16 @@ Units are SI (metres, radians, seconds); frames follow REP 103/105 (x forward, y
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import yaml
 
+from ros_ssl.config.geometry import GeometryKind, LabelGeometry
+from ros_ssl.config.schema import build, check, load_yaml, to_data
 from ros_ssl.errors import ConfigError
 
 RAW_ENCODINGS = ("rgb8", "bgr8", "mono8", "bgra8", "rgba8")
@@ -78,7 +81,7 @@ class OdometryConfig:
 @dataclass(frozen=True)
 class LabelConfig:
     # "sensor_distance" (Nava et al. 2019) or "grid" (egocentric occupancy cells).
-    geometry: str = "sensor_distance"
+    geometry: GeometryKind = GeometryKind.SENSOR_DISTANCE
     # Target distances ahead of the robot: start, stop (inclusive), step, metres.
     distance_start: float = 0.0
     distance_stop: float = 0.30
@@ -101,8 +104,15 @@ class LabelConfig:
     grid_cell: float = 0.05
 
     def distances(self) -> list[float]:
-        n = int(round((self.distance_stop - self.distance_start) / self.distance_step)) + 1
+        n = round((self.distance_stop - self.distance_start) / self.distance_step) + 1
         return [round(self.distance_start + i * self.distance_step, 6) for i in range(n)]
+
+    def grid_axes(self) -> tuple[list[float], list[float]]:
+        """Grid cell centres ahead (x) and to the left (y) of the robot, metres."""
+        nx = max(1, round((self.grid_x_max - self.grid_x_min) / self.grid_cell))
+        ny = max(1, round((self.grid_y_max - self.grid_y_min) / self.grid_cell))
+        return ([round(self.grid_x_min + self.grid_cell * (i + 0.5), 6) for i in range(nx)],
+                [round(self.grid_y_min + self.grid_cell * (j + 0.5), 6) for j in range(ny)])
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,12 @@ class RobotProfile:
     def sensor_names(self) -> list[str]:
         return [s.name for s in self.proximity.sensors]
 
+    def label_geometry(self) -> LabelGeometry:
+        """The label geometry this profile's label settings produce."""
+        if self.labels.geometry is GeometryKind.GRID:
+            return LabelGeometry.grid(*self.labels.grid_axes())
+        return LabelGeometry.sensor_distance(self.sensor_names, self.labels.distances())
+
     def proximity_topics(self) -> list[str]:
         if self.proximity.source == "laser_scan":
             return [self.proximity.scan_topic]
@@ -132,7 +148,7 @@ class RobotProfile:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts and lists (YAML/JSON/ROS-parameter friendly)."""
-        return _plain(asdict(self))
+        return to_data(self)  # type: ignore[no-any-return]
 
     def dump(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -170,7 +186,7 @@ class RobotProfile:
             _check(len(set(topics)) == len(topics), "proximity.sensors[].topic", topics, "unique topics")
         _check(odom.source in ("odometry", "tf"), "odometry.source", odom.source, "'odometry' or 'tf'")
         _check(odom.topic.startswith("/"), "odometry.topic", odom.topic, "an absolute topic name")
-        _check(lab.geometry in ("sensor_distance", "grid"), "labels.geometry", lab.geometry,
+        _check(isinstance(lab.geometry, GeometryKind), "labels.geometry", lab.geometry,
                "'sensor_distance' or 'grid'")
         _check(lab.distance_step > 0, "labels.distance_step", lab.distance_step, "> 0")
         _check(0 <= lab.distance_start <= lab.distance_stop, "labels.distance_start/stop",
@@ -187,69 +203,13 @@ class RobotProfile:
         return self
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _check(ok: bool, where: str, value: object, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"profile field {where} is {value!r}; expected {expected}")
+    check(ok, "profile", where, value, expected)
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Map a YAML mapping onto dataclass ``cls``, rejecting unknown keys and wrong types."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile section {where or '<root>'} must be a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"profile section {where or '<root>'} has unknown key(s) {unknown}; "
-                          f"known: {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        hint = hints[key]
-        path = f"{where}.{key}" if where else key
-        if is_dataclass(hint):
-            kwargs[key] = _build(hint, value, path)
-        elif key == "sensors":
-            if isinstance(value, dict):
-                # ROS parameter files cannot hold lists of mappings: accept {name: {x: ..., ...}} too.
-                value = [dict(v, name=k) if isinstance(v, dict) else v for k, v in value.items()]
-            if not isinstance(value, list):
-                raise ConfigError(f"profile field {path} must be a list of sensors or a mapping name -> sensor")
-            kwargs[key] = tuple(_build(SensorConfig, v, f"{path}[{i}]") for i, v in enumerate(value))
-        else:
-            kwargs[key] = _coerce(hint, value, path)
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"profile section {where or '<root>'} is incomplete: {err}") from err
-
-
-def _coerce(hint: Any, value: Any, path: str) -> Any:
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"profile field {path} is {value!r}; expected a number")
-        return float(value)
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"profile field {path} is {value!r}; expected an integer")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"profile field {path} is {value!r}; expected a string")
-        return value
-    return value
-
-
-def profile_from_dict(data: dict[str, Any]) -> RobotProfile:
+def profile_from_dict(data: Any) -> RobotProfile:
     """Build and validate a profile from a plain mapping (e.g. parsed YAML or ROS parameters)."""
-    return _build(RobotProfile, data, "").validate()
+    return build(RobotProfile, data, "profile").validate()
 
 
 def builtin_profiles() -> list[str]:
@@ -265,21 +225,17 @@ def load_profile(source: str | Path | None = None) -> RobotProfile:
     """
     source = "sim" if source is None else source
     path = Path(source)
+    file: Path | Traversable
     if not path.suffix and str(source) in builtin_profiles():
-        text = (resources.files("ros_ssl.config") / "profiles" / f"{source}.yaml").read_text()
+        file = resources.files("ros_ssl.config") / "profiles" / f"{source}.yaml"
         where = f"built-in profile {source!r}"
     elif path.is_file():
-        text = path.read_text()
-        where = str(path)
+        file, where = path, str(path)
     else:
         raise ConfigError(f"profile {source} not found: give a YAML path or one of {builtin_profiles()}")
+    data = _unwrap_ros_parameters(load_yaml(file, where))
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: not valid YAML ({str(err).splitlines()[0]})") from err
-    data = _unwrap_ros_parameters(data)
-    try:
-        return profile_from_dict(data)
+        return profile_from_dict({} if data is None else data)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from err
 

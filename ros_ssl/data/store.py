@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ros_ssl.errors import DatasetError
+from ros_ssl.config.geometry import LabelGeometry
+from ros_ssl.config.profile import RobotProfile, profile_from_dict
+from ros_ssl.errors import ConfigError, DatasetError
 
 FORMAT = "ros_ssl.dataset/1"
 MANIFEST = "manifest.json"
@@ -62,25 +65,25 @@ def _tail(spec: ArraySpec, label_shape: tuple[int, int], image_shape: tuple[int,
     return tuple(out)
 
 
-def geometry_shape(geometry: dict[str, Any]) -> tuple[int, int]:
-    """Label shape (A, B) of a geometry dict from the manifest."""
-    if geometry["kind"] == "sensor_distance":
-        return len(geometry["sensors"]), len(geometry["distances"])
-    if geometry["kind"] == "grid":
-        return len(geometry["x"]), len(geometry["y"])
-    raise DatasetError(f"unknown label geometry kind {geometry['kind']!r}")
+def _manifest_geometry(path: Path, manifest: dict[str, Any]) -> LabelGeometry:
+    """The manifest's label geometry; DatasetError naming the dataset if it is not one."""
+    try:
+        return LabelGeometry.from_dict(manifest.get("geometry"), "label geometry")
+    except ConfigError as err:
+        raise DatasetError(f"dataset {path}: {err}") from err
 
 
 class DatasetWriter:
     """Create a dataset or open one to append recordings to (same geometry and image size required)."""
 
-    def __init__(self, path: str | Path, geometry: dict[str, Any], image_hw: tuple[int, int],
-                 profile: dict[str, Any]) -> None:
+    def __init__(self, path: str | Path, geometry: LabelGeometry, image_hw: tuple[int, int],
+                 profile: RobotProfile) -> None:
         self.path = Path(path)
         if (self.path / MANIFEST).exists():
             self.manifest = _read_manifest(self.path)
-            if self.manifest["geometry"] != geometry:
-                raise DatasetError(f"dataset {self.path} has label geometry {self.manifest['geometry']['kind']} "
+            existing = _manifest_geometry(self.path, self.manifest)
+            if existing != geometry:
+                raise DatasetError(f"dataset {self.path} has label geometry {existing.kind.value} "
                                    f"of another shape or values; label into a new --out directory")
             if tuple(self.manifest["image"]) != tuple(image_hw):
                 raise DatasetError(f"dataset {self.path} holds {tuple(self.manifest['image'])} images, not "
@@ -89,10 +92,10 @@ class DatasetWriter:
             if self.path.exists() and any(self.path.iterdir()):
                 raise DatasetError(f"{self.path} exists and is not a ros_ssl dataset; choose an empty --out")
             self.path.mkdir(parents=True, exist_ok=True)
-            self.manifest = {"format": FORMAT, "geometry": geometry, "image": list(image_hw), "count": 0,
-                             "recordings": [], "profile": profile}
+            self.manifest = {"format": FORMAT, "geometry": geometry.to_dict(), "image": list(image_hw),
+                             "count": 0, "recordings": [], "profile": profile.to_dict()}
             _write_manifest(self.path, self.manifest)
-        self.label_shape = geometry_shape(self.manifest["geometry"])
+        self.label_shape = geometry.shape
         self.image_hw = tuple(self.manifest["image"])
 
     def recording_ids(self) -> set[str]:
@@ -130,8 +133,8 @@ class Dataset:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.manifest = _read_manifest(self.path)
-        self.geometry: dict[str, Any] = self.manifest["geometry"]
-        self.label_shape = geometry_shape(self.geometry)
+        self.geometry = _manifest_geometry(self.path, self.manifest)
+        self.label_shape = self.geometry.shape
         self.image_hw: tuple[int, int] = tuple(self.manifest["image"])  # type: ignore[assignment]
         self.recordings: list[dict[str, Any]] = self.manifest["recordings"]
         n = int(self.manifest["count"])
@@ -184,15 +187,22 @@ class Dataset:
 
     @property
     def sensors(self) -> list[str]:
-        return list(self.geometry.get("sensors", []))
+        """Sensor names (rows) of a sensor x distance dataset; empty for a grid."""
+        return list(self.geometry.sensors)
 
     @property
     def distances(self) -> np.ndarray:
-        return np.asarray(self.geometry.get("distances", []), np.float64)
+        """Distances ahead (columns, metres) of a sensor x distance dataset; empty for a grid."""
+        return np.asarray(self.geometry.distances, np.float64)
 
-    @property
-    def profile(self) -> dict[str, Any]:
-        return self.manifest["profile"]
+    @cached_property
+    def profile(self) -> RobotProfile:
+        """The robot profile that labelled this dataset, validated again (the schema may have moved on)."""
+        try:
+            return profile_from_dict(self.manifest.get("profile"))
+        except ConfigError as err:
+            raise DatasetError(f"dataset {self.path}: the profile in its {MANIFEST} no longer validates "
+                               f"({err})") from err
 
     def groups(self) -> list[str]:
         """Split unit of each recording: its world (simulator) or its own id (real bags)."""
@@ -200,8 +210,8 @@ class Dataset:
 
     def indices(self, recordings: list[int]) -> np.ndarray:
         """Frame indices of the given recording indices, in order."""
-        parts = [np.arange(self.recordings[r]["start"], self.recordings[r]["start"] + self.recordings[r]["count"])
-                 for r in recordings]
+        spans = [(self.recordings[r]["start"], self.recordings[r]["count"]) for r in recordings]
+        parts = [np.arange(start, start + count) for start, count in spans]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
@@ -217,7 +227,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(file.read_text())
     except json.JSONDecodeError as err:
-        raise DatasetError(f"dataset {path}: {MANIFEST} is not valid JSON ({err.msg} at line {err.lineno})") from err
+        raise DatasetError(f"dataset {path}: {MANIFEST} is not valid JSON ({err.msg} at line "
+                           f"{err.lineno})") from err
     if manifest.get("format") != FORMAT:
         raise DatasetError(f"dataset {path}: format {manifest.get('format')!r} is not {FORMAT!r}")
     return manifest

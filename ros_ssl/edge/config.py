@@ -6,12 +6,11 @@ folder, so a config shipped beside its model package works from any working dire
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ros_ssl.config.schema import build, check, load_yaml
 from ros_ssl.errors import ConfigError
 
 PROVIDER_NAMES = {
@@ -48,8 +47,8 @@ class EdgeConfig:
     tensorrt: TensorRtConfig = field(default_factory=TensorRtConfig)
 
     def validate(self) -> EdgeConfig:
-        if self.variant not in ("fp32", "fp16", "int8"):
-            raise ConfigError(f"edge config field variant is {self.variant!r}; expected fp32, fp16 or int8")
+        check(self.variant in ("fp32", "fp16", "int8"), "edge config", "variant", self.variant,
+              "fp32, fp16 or int8")
         for p in self.providers:
             if p not in PROVIDER_NAMES and p not in PROVIDER_NAMES.values():
                 raise ConfigError(f"edge config field providers has {p!r}; expected any of "
@@ -58,8 +57,7 @@ class EdgeConfig:
                   ("tensorrt.workspace_mb", self.tensorrt.workspace_mb, 1),
                   ("tensorrt.max_batch", self.tensorrt.max_batch, 1))
         for name, value, low in limits:
-            if value < low:
-                raise ConfigError(f"edge config field {name} is {value}; expected >= {low}")
+            check(value >= low, "edge config", name, value, f">= {low}")
         return self
 
 
@@ -68,12 +66,9 @@ def load_edge_config(path: str | Path) -> EdgeConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"edge config {path} not found")
+    data = load_yaml(path, str(path))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    try:
-        cfg = edge_config_from_dict(data)
+        cfg = edge_config_from_dict({} if data is None else data)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     base = path.resolve().parent
@@ -83,32 +78,7 @@ def load_edge_config(path: str | Path) -> EdgeConfig:
 
 def edge_config_from_dict(data: Any) -> EdgeConfig:
     """Build and validate an EdgeConfig from a plain mapping (parsed YAML or ROS parameters)."""
-    top = _section(EdgeConfig, data, "")
-    if "tensorrt" in top:
-        top["tensorrt"] = TensorRtConfig(**_section(TensorRtConfig, top["tensorrt"], "tensorrt"))
-    if "providers" in top:
-        if isinstance(top["providers"], str) or not isinstance(top["providers"], (list, tuple)):
-            raise ConfigError(f"edge config field providers is {top['providers']!r}; expected a list")
-        top["providers"] = tuple(str(p) for p in top["providers"])
-    return EdgeConfig(**top).validate()
-
-
-def _section(cls: type, data: Any, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise ConfigError(f"edge config section {where or '<root>'} must be a mapping, got "
-                          f"{type(data).__name__}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise ConfigError(f"edge config section {where or '<root>'} has unknown key(s) {unknown}; "
-                          f"known: {sorted(known)}")
-    out = dict(data)
-    for key, value in out.items():
-        default = getattr(cls(), key)
-        if isinstance(default, (bool, int, str)) and type(value) is not type(default):
-            raise ConfigError(f"edge config field {where + '.' if where else ''}{key} is {value!r}; expected "
-                              f"{type(default).__name__}")
-    return out
+    return build(EdgeConfig, data, "edge config").validate()
 
 
 def _beside(base: Path, value: str) -> str:

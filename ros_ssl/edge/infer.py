@@ -131,7 +131,7 @@ def infer_bag(model: EdgeModel, bag: str | Path, topic: str, out: str | Path, ba
     pred_file = out / "predictions.npz"
     np.savez_compressed(pred_file, stamps_ns=np.asarray(stamps, np.int64), index=np.asarray(index, np.int32),
                         probabilities=np.stack(probs).astype(np.float32),
-                        geometry=np.array(json.dumps(geometry)))
+                        geometry=np.array(json.dumps(geometry.to_dict())))
     strip_file = out / "strip.png"
     cv2.imwrite(str(strip_file), strip(shown)[:, :, ::-1])  # overlays share one height
     return InferResult(frames=len(probs), skipped=len(errors), predictions=pred_file, strip=strip_file,

@@ -7,19 +7,19 @@ cells top-down: far ahead at the top, left on the left.
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
+
+from ros_ssl.config.geometry import LabelGeometry
 
 DISPLAY_HEIGHT = 256
 
 
-def cell_matrix(probs: np.ndarray, geometry: dict[str, Any]) -> np.ndarray:
+def cell_matrix(probs: np.ndarray, geometry: LabelGeometry) -> np.ndarray:
     """(rows, cols) probabilities in screen order: top row farthest ahead, left column leftmost."""
-    if geometry["kind"] == "sensor_distance":
-        return probs.T[::-1]  # (distances, sensors), far at the top
-    return probs[::-1, ::-1]  # grid x ahead (far at the top), y lateral +left (left first)
+    if geometry.is_grid:
+        return probs[::-1, ::-1]  # grid x ahead (far at the top), y lateral +left (left first)
+    return probs.T[::-1]  # (distances, sensors), far at the top
 
 
 def colour(p: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def colour(p: np.ndarray) -> np.ndarray:
     return (rgb * 220).astype(np.uint8)
 
 
-def draw_overlay(rgb: np.ndarray, probs: np.ndarray, geometry: dict[str, Any], caption: str = "",
+def draw_overlay(rgb: np.ndarray, probs: np.ndarray, geometry: LabelGeometry, caption: str = "",
                  alpha: float = 0.5, height: int = DISPLAY_HEIGHT) -> np.ndarray:
     """RGB image ``height`` pixels tall: the frame with the prediction cells blended over it."""
     h, w = rgb.shape[:2]
@@ -37,7 +37,7 @@ def draw_overlay(rgb: np.ndarray, probs: np.ndarray, geometry: dict[str, Any], c
     frame = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     cells = cell_matrix(probs, geometry)
     rows, cols = cells.shape
-    gap = 0.5 if geometry["kind"] == "sensor_distance" else 0.0  # sensor columns leave the scene visible
+    gap = 0.0 if geometry.is_grid else 0.5  # sensor columns leave the scene visible
     ys = np.arange(height) * rows // height
     xs = np.arange(width) * cols / width
     inside = np.abs(xs - np.floor(xs) - 0.5) <= (1 - gap) / 2  # pixel columns covered by a cell

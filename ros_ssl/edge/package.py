@@ -22,13 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ros_ssl.errors import ModelPackageError
+from ros_ssl.config.geometry import GeometryKind, LabelGeometry
+from ros_ssl.errors import ConfigError, ModelPackageError
 
 FORMAT = "ros_ssl.model/1"
 METADATA = "metadata.json"
 VARIANTS = ("fp32", "fp16", "int8")
 MODEL_FILES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
-LAYOUTS = ("sensor_distance", "grid")
+LAYOUTS = tuple(k.value for k in GeometryKind)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,8 @@ class OutputSpec:
     name: str
     layout: str
     shape: tuple[int, int]
-    # As in the dataset manifest: {"kind", "sensors", "distances"} or {"kind", "x", "y"}.
-    geometry: dict[str, Any]
+    # As in the dataset manifest (stored there and in metadata.json as ``LabelGeometry.to_dict()``).
+    geometry: LabelGeometry
     values: str = "probabilities"
 
 
@@ -83,6 +84,7 @@ class ModelMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["output"]["geometry"] = self.output.geometry.to_dict()
         return {"format": out.pop("format"), **out}
 
     @property
@@ -162,13 +164,16 @@ def metadata_from_dict(data: Any, where: str | Path) -> ModelMetadata:
     try:
         inp, out = dict(data["input"]), dict(data["output"])
         spec_in = InputSpec(**{**inp, "mean": _triple(inp["mean"]), "std": _triple(inp["std"])})
-        spec_out = OutputSpec(**{**out, "shape": tuple(int(v) for v in out["shape"])})
+        spec_out = OutputSpec(**{**out, "shape": tuple(int(v) for v in out["shape"]),
+                                 "geometry": LabelGeometry.from_dict(out["geometry"], "output.geometry")})
         files = {k: ModelFile(**v) for k, v in dict(data["files"]).items()}
         meta = ModelMetadata(input=spec_in, output=spec_out, files=files, run=dict(data["run"]),
                              created=str(data["created"]), ros_ssl_version=str(data["ros_ssl_version"]),
                              opset=int(data["opset"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelPackageError(f"{where}: missing or malformed field ({type(err).__name__}: {err})") from err
+    except ConfigError as err:
+        raise ModelPackageError(f"{where}: {err}") from err
     _validate(meta, where)
     return meta
 
@@ -189,7 +194,7 @@ def _validate(meta: ModelMetadata, where: str | Path) -> None:
         (i.dtype == "float32", "input.dtype", i.dtype, "'float32'"),
         (all(s > 0 for s in i.std), "input.std", i.std, "all > 0"),
         (o.layout in LAYOUTS, "output.layout", o.layout, f"one of {LAYOUTS}"),
-        (o.layout == o.geometry.get("kind"), "output.geometry.kind", o.geometry.get("kind"), repr(o.layout)),
+        (o.layout == o.geometry.kind, "output.geometry.kind", o.geometry.kind.value, repr(o.layout)),
         (len(o.shape) == 2 and min(o.shape) > 0, "output.shape", o.shape, "two positive sizes"),
         (o.values == "probabilities", "output.values", o.values, "'probabilities'"),
         (bool(meta.files) and set(meta.files) <= set(VARIANTS), "files", sorted(meta.files),
@@ -200,11 +205,10 @@ def _validate(meta: ModelMetadata, where: str | Path) -> None:
     for ok, name, value, expected in checks:
         if not ok:
             raise ModelPackageError(f"{where}: field {name} is {value!r}; expected {expected}")
-    axes = ("sensors", "distances") if o.layout == "sensor_distance" else ("x", "y")
-    sizes = tuple(len(o.geometry.get(a, ())) for a in axes)
-    if sizes != tuple(o.shape):
+    if o.geometry.shape != tuple(o.shape):
+        rows, columns = o.geometry.axis_keys
         raise ModelPackageError(f"{where}: output.shape {tuple(o.shape)} disagrees with the geometry's "
-                                f"{axes[0]} x {axes[1]} = {sizes}")
+                                f"{rows} x {columns} = {o.geometry.shape}")
 
 
 def check_io(meta: ModelMetadata, file: str | Path, inputs: Sequence[tuple[str, Sequence[Any], str]],

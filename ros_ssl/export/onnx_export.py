@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ros_ssl import __version__
-from ros_ssl.data.store import geometry_shape
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.edge.config import EdgeConfig
 from ros_ssl.edge.package import (
     MODEL_FILES,
@@ -111,7 +111,7 @@ def torch_probabilities(model: nn.Module, frames: np.ndarray, mean: Sequence[flo
 
 
 def package_model(model: nn.Module, out_dir: str | Path, *, image_hw: tuple[int, int], mean: Sequence[float],
-                  std: Sequence[float], geometry: dict[str, Any], run: dict[str, Any],
+                  std: Sequence[float], geometry: LabelGeometry, run: dict[str, Any],
                   data: ExportData | None, auc: AucFn | None, variants: Sequence[str] = ("fp32",),
                   opset: int = 17,
                   auc_tolerance: float = 0.01, force: bool = False, source_hw: tuple[int, int] = (0, 0),
@@ -129,7 +129,7 @@ def package_model(model: nn.Module, out_dir: str | Path, *, image_hw: tuple[int,
     h, w = image_hw
     spec_in = InputSpec(name=INPUT_NAME, height=h, width=w, mean=_triple(mean), std=_triple(std),
                         source_height=source_hw[0], source_width=source_hw[1])
-    spec_out = OutputSpec(name=OUTPUT_NAME, layout=geometry["kind"], shape=geometry_shape(geometry),
+    spec_out = OutputSpec(name=OUTPUT_NAME, layout=geometry.kind.value, shape=geometry.shape,
                           geometry=geometry)
     meta = ModelMetadata(input=spec_in, output=spec_out, files={}, run=run,
                          created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

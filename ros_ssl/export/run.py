@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from ros_ssl.export.onnx_export import ExportData, ExportReport, check_target, p
 from ros_ssl.train.checkpoint import load_checkpoint, load_detector
 from ros_ssl.train.evaluate import select_recordings
 from ros_ssl.train.metrics import auc_table, mean_auc
+from ros_ssl.train.run_config import RunConfig
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, variants: Sequence[str] = ("fp32",),
@@ -32,26 +32,26 @@ def export_run(run_dir: str | Path, out_dir: str | Path, variants: Sequence[str]
     run_dir = Path(run_dir)
     model, config = load_detector(run_dir, "best")
     state = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-    source = dataset if dataset is not None else config.get("dataset")
+    source = dataset if dataset is not None else config.dataset
     ds = load_dataset(source) if dataset is not None or (source and Path(source).is_dir()) else None
     data = _export_data(ds, config, run_dir, calibration_frames, parity_frames) if ds is not None else None
-    camera = ds.profile.get("camera", {}) if ds is not None else {}
-    run = {"dir": str(run_dir.resolve()), "model": config["model"], "epoch": int(state.get("epoch", -1)),
+    source_hw = (ds.profile.camera.height, ds.profile.camera.width) if ds is not None else (0, 0)
+    run = {"dir": str(run_dir.resolve()), "model": config.model, "epoch": int(state.get("epoch", -1)),
            "val_auc": state.get("val_mean_auc"),
            "dataset": str(ds.path.resolve()) if ds is not None else None}
-    return package_model(model, out_dir, image_hw=tuple(config["image_hw"]), mean=config["mean"],
-                         std=config["std"], geometry=config["geometry"], run=run, data=data, auc=_mean_auc,
-                         variants=variants, opset=opset, auc_tolerance=auc_tolerance, force=force,
-                         source_hw=(int(camera.get("height", 0)), int(camera.get("width", 0))))
+    return package_model(model, out_dir, image_hw=config.image_hw, mean=config.mean,
+                         std=config.std, geometry=config.geometry,
+                         run=run, data=data, auc=_mean_auc, variants=variants, opset=opset,
+                         auc_tolerance=auc_tolerance, force=force, source_hw=source_hw)
 
 
 def _mean_auc(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
     return mean_auc(auc_table(probs, labels, mask))
 
 
-def _export_data(ds: Dataset, config: dict[str, Any], run_dir: Path, calibration_frames: int,
+def _export_data(ds: Dataset, config: RunConfig, run_dir: Path, calibration_frames: int,
                  parity_frames: int) -> ExportData:
-    if ds.geometry != config["geometry"] or list(ds.image_hw) != list(config["image_hw"]):
+    if ds.geometry != config.geometry or tuple(ds.image_hw) != config.image_hw:
         raise DatasetError(f"dataset {ds.path} has another label geometry or image size than run {run_dir}; "
                            f"give the dataset the run was trained on")
     try:

@@ -13,8 +13,8 @@ functions of frame stamps, a cleaned odometry ``Trajectory`` and posed ``Reading
 """
 
 from ros_ssl.label.association import Labels, MatchParams, associate
-from ros_ssl.label.grid import grid_axes, grid_geometry, grid_labels
-from ros_ssl.label.pipeline import bag_id, label_bag, label_bags, label_geometry, label_streams
+from ros_ssl.label.grid import grid_labels
+from ros_ssl.label.pipeline import bag_id, label_bag, label_bags, label_streams
 from ros_ssl.label.reference import associate_naive
 from ros_ssl.label.report import format_table, plot_report, score_dataset, score_labels, write_report
 from ros_ssl.label.trajectory import PoseQuery, Reason, Trajectory, clean_readings, clean_trajectory
@@ -22,8 +22,7 @@ from ros_ssl.label.window import Readings, posed_readings
 
 __all__ = [
     "Labels", "MatchParams", "PoseQuery", "Readings", "Reason", "Trajectory", "associate", "associate_naive",
-    "bag_id", "clean_readings", "clean_trajectory", "format_table", "grid_axes", "grid_geometry",
-    "grid_labels",
-    "label_bag", "label_bags", "label_geometry", "label_streams", "plot_report", "posed_readings",
+    "bag_id", "clean_readings", "clean_trajectory", "format_table", "grid_labels",
+    "label_bag", "label_bags", "label_streams", "plot_report", "posed_readings",
     "score_dataset", "score_labels", "write_report",
 ]

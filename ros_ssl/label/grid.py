@@ -10,8 +10,6 @@ face is seen from many poses that also pass beside it), free otherwise, unknown 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ros_ssl.config.profile import RobotProfile
@@ -23,25 +21,11 @@ from ros_ssl.label.window import PairFinder, Readings
 GRID_CHUNK = 64
 
 
-def grid_axes(profile: RobotProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres ahead (x) and to the left (y) of the robot, metres."""
-    lab = profile.labels
-    nx = max(1, int(round((lab.grid_x_max - lab.grid_x_min) / lab.grid_cell)))
-    ny = max(1, int(round((lab.grid_y_max - lab.grid_y_min) / lab.grid_cell)))
-    return (np.round(lab.grid_x_min + lab.grid_cell * (np.arange(nx) + 0.5), 6),
-            np.round(lab.grid_y_min + lab.grid_cell * (np.arange(ny) + 0.5), 6))
-
-
-def grid_geometry(profile: RobotProfile) -> dict[str, Any]:
-    gx, gy = grid_axes(profile)
-    return {"kind": "grid", "x": gx.tolist(), "y": gy.tolist()}
-
-
 def grid_labels(frame_ns: np.ndarray, frames: PoseQuery, traj: Trajectory, readings: Readings,
                 profile: RobotProfile) -> Labels:
     """(F, X, Y) occupancy labels and known mask of frames at ``frame_ns`` posed as ``frames``."""
     lab, prox = profile.labels, profile.proximity
-    gx, gy = grid_axes(profile)
+    gx, gy = lab.grid_axes()
     n_f, nx, ny = len(frame_ns), len(gx), len(gy)
     labels = np.zeros((n_f, nx, ny), np.uint8)
     mask = np.zeros((n_f, nx, ny), bool)

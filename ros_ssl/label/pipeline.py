@@ -23,19 +23,11 @@ from ros_ssl.config.profile import RobotProfile
 from ros_ssl.data.store import UNKNOWN_TRUTH, DatasetWriter
 from ros_ssl.errors import BagError, RosSslError
 from ros_ssl.label.association import Labels, MatchParams, associate
-from ros_ssl.label.grid import grid_axes, grid_geometry, grid_labels
+from ros_ssl.label.grid import grid_labels
 from ros_ssl.label.trajectory import NS, REASON_KEYS, PoseQuery, Reason, Trajectory, clean_trajectory
 from ros_ssl.label.window import Readings, posed_readings
 from ros_ssl.msgs.images import resize_rgb
 from ros_ssl.msgs.poses import wrap_angle
-
-
-def label_geometry(profile: RobotProfile) -> dict[str, Any]:
-    """The dataset geometry dict the profile's label settings produce."""
-    if profile.labels.geometry == "grid":
-        return grid_geometry(profile)
-    return {"kind": "sensor_distance", "sensors": profile.sensor_names,
-            "distances": profile.labels.distances()}
 
 
 def bag_id(path: str | Path) -> str:
@@ -51,7 +43,7 @@ def label_streams(streams: Streams, profile: RobotProfile) -> tuple[Trajectory, 
     traj = clean_trajectory(streams.odom_ns, streams.odom, lab.max_speed, lab.max_odom_gap_s)
     readings = posed_readings(traj, streams.range_ns, streams.ranges)
     frames = traj.poses_at(streams.camera_ns)
-    if lab.geometry == "grid":
+    if profile.label_geometry().is_grid:
         labels = grid_labels(streams.camera_ns, frames, traj, readings, profile)
     else:
         labels = associate(streams.camera_ns, frames, traj, readings, MatchParams.from_profile(profile))
@@ -72,11 +64,11 @@ def true_labels(streams: Streams, profile: RobotProfile, stamps_ns: np.ndarray,
     if not q.ok.any():
         return truth
     poses = q.pose[q.ok]
-    if lab.geometry == "grid":
-        gx, gy = grid_axes(profile)
-        truth[q.ok] = true_grid_labels(streams.world, poses, gx, gy)
+    geometry = profile.label_geometry()
+    if geometry.is_grid:
+        truth[q.ok] = true_grid_labels(streams.world, poses, geometry.x, geometry.y)
     else:
-        truth[q.ok] = true_sensor_labels(streams.world, poses, profile, lab.distances())
+        truth[q.ok] = true_sensor_labels(streams.world, poses, profile, geometry.distances)
     return truth
 
 
@@ -157,8 +149,8 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
     """
     from tqdm import tqdm
 
-    writer = DatasetWriter(out, label_geometry(profile), (profile.image.height, profile.image.width),
-                           profile.to_dict())
+    writer = DatasetWriter(out, profile.label_geometry(), (profile.image.height, profile.image.width),
+                           profile)
     have = writer.recording_ids()
     todo: dict[str, str] = {}
     existing: list[str] = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data.store import UNKNOWN_TRUTH, Dataset
 
 REPORT_JSON = "label_report.json"
@@ -26,12 +27,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
 
 
 def score_labels(labels: np.ndarray, mask: np.ndarray, truth: np.ndarray,
-                 geometry: dict[str, Any]) -> dict[str, Any]:
+                 geometry: LabelGeometry) -> dict[str, Any]:
     """Per-column and overall coverage / accuracy / FPR / FNR of (N, A, B) labels against truth."""
     labels, mask, truth = np.asarray(labels), np.asarray(mask, bool), np.asarray(truth)
-    grid = geometry["kind"] == "grid"
+    grid = geometry.is_grid
     # sensor x distance: columns are distances (axis 2); grid: columns are rows ahead (axis 1).
-    axis, values, name = (1, geometry["x"], "x") if grid else (2, geometry["distances"], "distance")
+    axis, values, name = (1, geometry.x, "x") if grid else (2, geometry.distances, "distance")
     other = tuple(a for a in (0, 1, 2) if a != axis)
     has_truth = truth != UNKNOWN_TRUTH
     scored = mask & has_truth
@@ -43,7 +44,7 @@ def score_labels(labels: np.ndarray, mask: np.ndarray, truth: np.ndarray,
         return a.sum(axis=other)
 
     report: dict[str, Any] = {
-        "geometry": geometry["kind"], "axis": name, "values": list(values),
+        "geometry": geometry.kind.value, "axis": name, "values": list(values),
         "frames": int(len(labels)), "has_truth": bool(has_truth.any()),
         "coverage": _ratio(per(mask), np.full(len(values), mask.size // max(len(values), 1))),
         "accuracy": _ratio(per(correct), per(scored)),
@@ -62,7 +63,7 @@ def score_labels(labels: np.ndarray, mask: np.ndarray, truth: np.ndarray,
     if not grid:
         report["sensors"] = {name: {"coverage": _ratio(mask[:, i].sum(), mask[:, i].size)[0],
                                     "accuracy": _ratio(correct[:, i].sum(), scored[:, i].sum())[0]}
-                             for i, name in enumerate(geometry["sensors"])}
+                             for i, name in enumerate(geometry.sensors)}
     return report
 
 

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-# ImageNet statistics, RGB order: the default for every encoder (torchvision convention).
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from ros_ssl.config.encoders import IMAGENET_MEAN, IMAGENET_STD
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,

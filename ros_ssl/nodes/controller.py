@@ -11,7 +11,6 @@ commands a stop. Needs a sensor x distance model whose sensors are in the profil
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,11 +19,12 @@ from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, String
 
+from ros_ssl.config.geometry import GeometryKind
 from ros_ssl.config.profile import load_profile
 from ros_ssl.errors import ConfigError
 from ros_ssl.nodes.avoidance import AvoidParams, Avoider
 from ros_ssl.nodes.params import check_fields, declare_config, param
-from ros_ssl.nodes.predictions import nearest_obstacle
+from ros_ssl.nodes.predictions import nearest_obstacle, parse_geometry_json
 from ros_ssl.nodes.qos import LATCHED
 from ros_ssl.nodes.runtime import main_for
 
@@ -73,17 +73,21 @@ class ControllerNode(Node):
         self.commands = 0
 
     def _on_geometry(self, msg: String) -> None:
-        geometry = json.loads(msg.data)
-        if geometry.get("kind") != "sensor_distance":
-            kind = geometry.get("kind")
+        try:
+            geometry = parse_geometry_json(msg.data)
+        except ConfigError as err:
+            self.get_logger().error(f"cannot steer: {err}")
+            return
+        if geometry.kind is not GeometryKind.SENSOR_DISTANCE:
+            kind = geometry.kind.value
             self.get_logger().error(f"cannot steer from a {kind!r} model; need a sensor_distance model")
             return
-        unknown = [s for s in geometry["sensors"] if s not in self._yaws]
+        unknown = [s for s in geometry.sensors if s not in self._yaws]
         if unknown:
             self.get_logger().error(f"model sensors {unknown} are not in profile {self.cfg.profile!r}")
             return
-        self._distances = [float(d) for d in geometry["distances"]]
-        self._avoider = Avoider([self._yaws[s] for s in geometry["sensors"]], self.cfg.avoid_params())
+        self._distances = list(geometry.distances)
+        self._avoider = Avoider([self._yaws[s] for s in geometry.sensors], self.cfg.avoid_params())
 
     def _on_predictions(self, msg: Float32MultiArray) -> None:
         if self._avoider is None or len(msg.layout.dim) != 2:

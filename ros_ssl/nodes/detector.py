@@ -29,6 +29,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, Range
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
 
+from ros_ssl.config.geometry import GeometryKind
 from ros_ssl.config.profile import load_profile
 from ros_ssl.errors import ConfigError, MessageError
 from ros_ssl.msgs.images import decode_image
@@ -97,11 +98,11 @@ class DetectorNode(Node):
         self.create_publisher(String, "~/geometry", LATCHED).publish(
             String(data=geometry_json(self.geometry, c.threshold)))
         self._ranges: list[tuple[Any, str]] = []
-        if c.publish_ranges and self.geometry["kind"] == "sensor_distance":
+        if c.publish_ranges and self.geometry.kind is GeometryKind.SENSOR_DISTANCE:
             prefix = profile.proximity.frame_prefix
-            self._distances = [float(d) for d in self.geometry["distances"]]
+            self._distances = list(self.geometry.distances)
             self._ranges = [(self.create_publisher(Range, f"~/range/{name}", 10), prefix + name)
-                            for name in self.geometry["sensors"]]
+                            for name in self.geometry.sensors]
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 2) if c.debug_image else None
         self._camera = (Image if profile.camera.type == "raw" else CompressedImage, profile.camera.topic)
         self._camera_sub: Any = None

@@ -3,16 +3,17 @@
 A field's metadata (``param(...)``) carries the description and the allowed range or choices;
 ``declare_config`` declares every field on the node with a ParameterDescriptor (FloatingPointRange /
 IntegerRange, so ``ros2 param describe`` shows them), reads the values once and validates them, so a
-bad value stops the node at start-up with the parameter's name and the reason. The dataclasses
-themselves are ROS-free: tests and the launch-file checks use them without rclpy.
+bad value stops the node at start-up with the parameter's name and the reason. Types and metadata are
+checked by ``ros_ssl.config.schema`` like every other config. The dataclasses themselves are ROS-free:
+tests and the launch-file checks use them without rclpy.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import MISSING, Field, fields
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
+from ros_ssl.config.schema import build, validate_fields
 from ros_ssl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,25 +36,7 @@ def param_types(cls: type) -> dict[str, type]:
 
 def check_fields(cfg: Any) -> None:
     """Check every field against its type, range and choices; raise ConfigError naming the first bad one."""
-    types = param_types(type(cfg))
-    for f in fields(cfg):
-        value, meta, kind = getattr(cfg, f.name), f.metadata, types[f.name]
-        if kind is float and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected a number")
-        if kind is int and not (isinstance(value, int) and not isinstance(value, bool)):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected an integer")
-        if kind is bool and not isinstance(value, bool):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected true or false")
-        if kind is str and not isinstance(value, str):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected a string")
-        if kind is tuple and not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected a list of strings")
-        rng = meta.get("range")
-        if rng is not None and not (math.isfinite(value) and rng[0] <= value <= rng[1]):
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected a value in [{rng[0]}, {rng[1]}]")
-        choices = meta.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"parameter {f.name} is {value!r}; expected one of {', '.join(choices)}")
+    validate_fields(cfg, "parameter")
 
 
 def _default(f: Field[Any]) -> Any:
@@ -92,6 +75,6 @@ def declare_config(node: Node, cls: type[T]) -> T:
             raise ConfigError(f"node {node.get_name()}: parameter {f.name}: {err}") from err
         values[f.name] = tuple(value or ()) if kind is tuple else value
     try:
-        return cls(**values).validate()  # type: ignore[attr-defined,no-any-return]
+        return build(cls, values, "parameter").validate()  # type: ignore[attr-defined,no-any-return]
     except ConfigError as err:
         raise ConfigError(f"node {node.get_name()}: {err}") from err

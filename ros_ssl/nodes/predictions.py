@@ -16,23 +16,41 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
 
 import numpy as np
 
-AXES = {"sensor_distance": ("sensor", "distance"), "grid": ("x", "y")}
+from ros_ssl.config.geometry import LabelGeometry
+from ros_ssl.errors import ConfigError
+
+# The key geometry_json adds to the stored geometry mapping; a reader removes it before from_dict.
+THRESHOLD_KEY = "threshold"
 
 
-def layout_dims(geometry: dict[str, Any], shape: tuple[int, int]) -> list[tuple[str, int, int]]:
+def layout_dims(geometry: LabelGeometry, shape: tuple[int, int]) -> list[tuple[str, int, int]]:
     """(label, size, stride) of each dimension of a row-major (A, B) probability array."""
-    a, b = AXES[geometry["kind"]]
+    a, b = geometry.axis_names
     return [(a, shape[0], shape[0] * shape[1]), (b, shape[1], shape[1])]
 
 
-def geometry_json(geometry: dict[str, Any], threshold: float) -> str:
+def geometry_json(geometry: LabelGeometry, threshold: float) -> str:
     """The geometry message: the model's geometry plus the detector's obstacle threshold."""
-    return json.dumps({**geometry, "threshold": threshold}, separators=(",", ":"))
+    return json.dumps({**geometry.to_dict(), THRESHOLD_KEY: threshold}, separators=(",", ":"))
+
+
+def parse_geometry_json(text: str) -> LabelGeometry:
+    """The model geometry of a geometry message (its threshold is the detector's, not the model's).
+
+    ConfigError if the text is not a geometry message.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"/detector/geometry is not valid JSON ({err.msg} at column {err.colno})") from err
+    if isinstance(data, dict):
+        data.pop(THRESHOLD_KEY, None)
+    return LabelGeometry.from_dict(data, "/detector/geometry")
 
 
 def nearest_obstacle(probs: np.ndarray, distances: Sequence[float], threshold: float) -> np.ndarray:

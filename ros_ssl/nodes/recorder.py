@@ -25,13 +25,13 @@ from typing import Any, Sequence
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
+from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore, TopicRate
+from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.bag.writer import TYPESTORE
 from ros_ssl.config.profile import RobotProfile, load_profile
 from ros_ssl.errors import BagError, ConfigError, MessageError
 from ros_ssl.nodes.params import check_fields, declare_config, param
 from ros_ssl.nodes.qos import QOS_CHOICES, qos_dict, subscription_qos
-from ros_ssl.nodes.recorder_core import FlushPolicy, RecorderCore, TopicRate
-from ros_ssl.nodes.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.nodes.runtime import main_for, msg_class
 
 

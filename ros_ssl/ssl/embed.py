@@ -6,6 +6,7 @@ near-copies of it and say nothing about what the encoder groups together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -15,22 +16,23 @@ import torch.nn.functional as F
 
 from ros_ssl.data import load_dataset
 from ros_ssl.models import Encoder, build_encoder, normalize, to_chw
-from ros_ssl.train.checkpoint import load_checkpoint, read_config
+from ros_ssl.train.checkpoint import load_checkpoint
+from ros_ssl.train.run_config import AnyRunConfig, read_run_config
 
 PAD = 4
 SCALE = 2
 
 
-def load_run_encoder(run_dir: str | Path) -> tuple[Encoder, dict]:
+def load_run_encoder(run_dir: str | Path) -> tuple[Encoder, AnyRunConfig]:
     """The encoder of an SSL or training run (``checkpoints/encoder.pt``), in eval mode, and its config."""
-    config = read_config(run_dir)
-    encoder = build_encoder(config["model"], tuple(config["image_hw"]))
+    config = read_run_config(run_dir)
+    encoder = build_encoder(config.model, config.image_hw)
     encoder.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoints" / "encoder.pt"))
     return encoder.eval(), config
 
 
 @torch.no_grad()
-def embed_frames(encoder: Encoder, frames: np.ndarray, mean: list[float], std: list[float],
+def embed_frames(encoder: Encoder, frames: np.ndarray, mean: Sequence[float], std: Sequence[float],
                  batch_size: int = 256) -> np.ndarray:
     """(N, out_dim) float32 L2-normalised embeddings of (N, H, W, 3) uint8 frames."""
     out = []
@@ -80,7 +82,7 @@ def write_neighbour_grid(run_dir: str | Path, dataset: str | Path, out: str | Pa
     rng = np.random.default_rng(seed)
     pool = np.sort(rng.choice(len(ds), min(max_frames, len(ds)), replace=False))
     frames = np.asarray(ds.frames[pool])
-    emb = embed_frames(encoder, frames, config["mean"], config["std"])
+    emb = embed_frames(encoder, frames, config.mean, config.std)
     q = rng.choice(len(pool), min(queries, len(pool)), replace=False)
     nn_idx, sims = nearest_neighbours(emb, q, min(k, len(pool) - 1), np.asarray(ds.stamps[pool]),
                                       np.asarray(ds.recording[pool]), exclude_s)

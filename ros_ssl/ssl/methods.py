@@ -27,6 +27,7 @@ from ros_ssl.errors import ConfigError
 from ros_ssl.ssl import losses
 from ros_ssl.ssl.ema import cosine_momentum, ema_update, frozen_copy
 from ros_ssl.ssl.heads import mlp
+from ros_ssl.ssl.recipe import check_params
 
 
 class SslMethod(nn.Module):
@@ -209,17 +210,6 @@ METHODS: dict[str, type[SslMethod]] = {
     "simclr": SimCLR, "temporal": SimCLR, "byol": BYOL, "vicreg": VICReg, "rotation": Rotation,
     "mae": MaskedAutoencoder,
 }
-
-
-def check_params(name: str, params: dict[str, Any]) -> None:
-    """Raise ConfigError unless ``name`` is a method that takes every key of ``params``."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown SSL method {name!r}; choose one of {', '.join(METHODS)}")
-    accepted = set(inspect.signature(METHODS[name].__init__).parameters) - {"self", "encoder", "image_hw"}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise ConfigError(f"method {name!r} has no parameter {unknown[0]!r}; it takes "
-                          f"{', '.join(sorted(accepted))}")
 
 
 def build_method(name: str, encoder: nn.Module, image_hw: tuple[int, int],

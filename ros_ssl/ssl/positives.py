@@ -9,27 +9,11 @@ of the multi-positive NT-Xent. Every other frame in the batch, another place, is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from ros_ssl.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Neighbourhood:
-    """Thresholds for "the same place" (a recipe's ``positives:`` section)."""
-
-    max_dt: float = 1.0  # seconds between the frames' stamps
-    max_dist: float = 0.10  # metres between the odometry positions
-    max_yaw: float = 0.35  # radians between the odometry headings (about 20 degrees)
-
-    def validate(self) -> None:
-        for name in ("max_dt", "max_dist", "max_yaw"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"positives.{name} = {getattr(self, name)} must be positive")
+from ros_ssl.ssl.recipe import Neighbourhood
 
 
 def _near(dt: np.ndarray | Tensor, dx: np.ndarray | Tensor, dy: np.ndarray | Tensor,

@@ -8,27 +8,91 @@ Example recipe::
     augment: {crop_scale: [0.35, 1.0], blur: 0.3}
     params: {base_momentum: 0.99}
 
-``params`` are the method's own hyperparameters (see ``ros_ssl.ssl.methods``); ``positives`` are the
-"same place" thresholds of the temporal method. Overrides use dotted keys (``augment.flip=0``,
-``params.temperature=0.2``). Everything is validated before any data is loaded.
+``params`` are the method's own hyperparameters (``METHOD_PARAMS``; the methods themselves live in
+``ros_ssl.ssl.methods``); ``positives`` are the "same place" thresholds of the temporal method. Overrides
+use dotted keys (``augment.flip=0``, ``params.temperature=0.2``). Everything is validated before any
+data is loaded, and without importing torch.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ros_ssl.config.encoders import ENCODER_NAMES, IMAGENET_MEAN, IMAGENET_STD
+from ros_ssl.config.schema import apply_overrides, build, coerce, to_data
 from ros_ssl.errors import ConfigError
-from ros_ssl.models.encoders import ENCODERS
-from ros_ssl.models.normalize import IMAGENET_MEAN, IMAGENET_STD
-from ros_ssl.ssl.methods import METHODS, check_params
-from ros_ssl.ssl.positives import Neighbourhood
-from ros_ssl.ssl.transforms import AugmentConfig
-from ros_ssl.train.recipe import build_dataclass, check_field, recipe_path
+from ros_ssl.train.recipe import check_field, read_recipe
+
+# Each SSL method's hyperparameters (its constructor's keyword arguments) and their types; a test keeps
+# this equal to the signatures in ``ros_ssl.ssl.methods``.
+_SIMCLR = {"proj_hidden": int, "proj_dim": int, "temperature": float}
+METHOD_PARAMS: dict[str, dict[str, type]] = {
+    "simclr": _SIMCLR,
+    "temporal": _SIMCLR,
+    "byol": {"proj_hidden": int, "proj_dim": int, "pred_hidden": int, "base_momentum": float},
+    "vicreg": {"expander_dim": int, "sim_weight": float, "var_weight": float, "cov_weight": float},
+    "rotation": {"hidden": int},
+    "mae": {"mask_ratio": float, "patch": int},
+}
+
+
+def check_params(name: str, params: dict[str, Any]) -> None:
+    """Raise ConfigError unless ``name`` is a method that takes every key of ``params`` with its type."""
+    if name not in METHOD_PARAMS:
+        raise ConfigError(f"unknown SSL method {name!r}; choose one of {', '.join(METHOD_PARAMS)}")
+    accepted = METHOD_PARAMS[name]
+    unknown = sorted(set(params) - set(accepted), key=str)
+    if unknown:
+        raise ConfigError(f"method {name!r} has no parameter {unknown[0]!r}; it takes "
+                          f"{', '.join(sorted(accepted))}")
+    for key, value in params.items():
+        coerce(accepted[key], value, "recipe", f"params.{key}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """How strongly one view is augmented (a recipe's ``augment:`` section); applied by ``ssl.transforms``."""
+
+    crop_scale: tuple[float, float] = (0.35, 1.0)  # crop area as a fraction of the image
+    crop_ratio: tuple[float, float] = (0.8, 1.25)  # crop aspect ratio relative to the image's
+    flip: float = 0.5  # probability of a horizontal flip
+    jitter: float = 0.8  # probability of colour jitter
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.3
+    hue: float = 0.0  # off by default: the costliest op (~0.7 ms per 64x80 frame on one core)
+    grayscale: float = 0.2  # probability of converting to grayscale (kept 3-channel)
+    blur: float = 0.3  # probability of a Gaussian blur
+    blur_sigma: tuple[float, float] = (0.1, 1.2)
+
+    def validate(self) -> None:
+        lo, hi = self.crop_scale
+        if not 0 < lo <= hi <= 1:
+            raise ConfigError(f"augment.crop_scale {self.crop_scale} must satisfy 0 < min <= max <= 1")
+        rlo, rhi = self.crop_ratio
+        if not 0 < rlo <= rhi:
+            raise ConfigError(f"augment.crop_ratio {self.crop_ratio} must satisfy 0 < min <= max")
+        for name in ("flip", "jitter", "grayscale", "blur"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"augment.{name} = {getattr(self, name)} is a probability and must be in "
+                                  f"[0, 1]")
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """Thresholds for "the same place" (a recipe's ``positives:`` section); used by ``ssl.positives``."""
+
+    max_dt: float = 1.0  # seconds between the frames' stamps
+    max_dist: float = 0.10  # metres between the odometry positions
+    max_yaw: float = 0.35  # radians between the odometry headings (about 20 degrees)
+
+    def validate(self) -> None:
+        for name in ("max_dt", "max_dist", "max_yaw"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"positives.{name} = {getattr(self, name)} must be positive")
 
 
 @dataclass(frozen=True)
@@ -61,9 +125,9 @@ class PretrainRecipe:
 
     def validate(self) -> PretrainRecipe:
         """Check every field; raise ConfigError naming the first bad one."""
-        check_field(self.method in METHODS, "method", self.method, f"one of {', '.join(METHODS)}")
+        check_field(self.method in METHOD_PARAMS, "method", self.method, f"one of {', '.join(METHOD_PARAMS)}")
         check_params(self.method, self.params)
-        check_field(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
+        check_field(self.model in ENCODER_NAMES, "model", self.model, f"one of {', '.join(ENCODER_NAMES)}")
         check_field(self.epochs >= 1, "epochs", self.epochs, ">= 1")
         check_field(self.batch_size >= 2, "batch_size", self.batch_size,
                     ">= 2 (contrastive losses need negatives)")
@@ -79,37 +143,16 @@ class PretrainRecipe:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        d["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["augment"].items()}
-        return d
+        """Plain data (the run's config.yaml); ``pretrain_recipe_from_dict`` reads it back."""
+        return to_data(self)  # type: ignore[no-any-return]
 
 
 def load_pretrain_recipe(name_or_path: str | Path | None = None,
                          overrides: dict[str, Any] | None = None) -> PretrainRecipe:
-    """Defaults, then the recipe file (a path or a name in ``training/``), then dotted ``overrides``."""
-    data: dict[str, Any] = {}
-    if name_or_path is not None:
-        path = recipe_path(name_or_path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"recipe {path} is not valid YAML: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"recipe {path} must be a mapping of keys to values")
-        data = loaded
-    for key, value in (overrides or {}).items():
-        head, _, rest = key.partition(".")
-        if rest:
-            section = data.setdefault(head, {})
-            if not isinstance(section, dict):
-                raise ConfigError(f"override {key!r}: {head} has no sub-keys")
-            section[rest] = value
-        else:
-            data[head] = value
-    return pretrain_recipe_from_dict(data).validate()
+    """Defaults, then the recipe file (a path or a shipped name), then dotted ``overrides``, validated."""
+    return apply_overrides(read_recipe(name_or_path, PretrainRecipe), overrides or {}, "recipe").validate()
 
 
-def pretrain_recipe_from_dict(data: dict[str, Any]) -> PretrainRecipe:
+def pretrain_recipe_from_dict(data: Any) -> PretrainRecipe:
     """Build a recipe from a mapping (e.g. a run's config), rejecting unknown keys and wrong types."""
-    return build_dataclass(PretrainRecipe, data, "")
+    return build(PretrainRecipe, data, "recipe")

@@ -10,45 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from ros_ssl.errors import ConfigError
+from ros_ssl.ssl.recipe import AugmentConfig
 
 Transform = Callable[[Tensor], Tensor]
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """How strongly one view is augmented (a recipe's ``augment:`` section)."""
-
-    crop_scale: tuple[float, float] = (0.35, 1.0)  # crop area as a fraction of the image
-    crop_ratio: tuple[float, float] = (0.8, 1.25)  # crop aspect ratio relative to the image's
-    flip: float = 0.5  # probability of a horizontal flip
-    jitter: float = 0.8  # probability of colour jitter
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.3
-    hue: float = 0.0  # off by default: the costliest op (~0.7 ms per 64x80 frame on one core)
-    grayscale: float = 0.2  # probability of converting to grayscale (kept 3-channel)
-    blur: float = 0.3  # probability of a Gaussian blur
-    blur_sigma: tuple[float, float] = (0.1, 1.2)
-
-    def validate(self) -> None:
-        lo, hi = self.crop_scale
-        if not 0 < lo <= hi <= 1:
-            raise ConfigError(f"augment.crop_scale {self.crop_scale} must satisfy 0 < min <= max <= 1")
-        rlo, rhi = self.crop_ratio
-        if not 0 < rlo <= rhi:
-            raise ConfigError(f"augment.crop_ratio {self.crop_ratio} must satisfy 0 < min <= max")
-        for name in ("flip", "jitter", "grayscale", "blur"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"augment.{name} = {getattr(self, name)} is a probability and must be in "
-                                  f"[0, 1]")
 
 
 class FloorCrop:

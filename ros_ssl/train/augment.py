@@ -10,11 +10,14 @@ cell centres symmetric about y = 0). Without that symmetry the flip is switched 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torchvision.transforms import v2
+
+from ros_ssl.config.geometry import LabelGeometry
+from ros_ssl.config.profile import RobotProfile
+from ros_ssl.train.recipe import AugmentConfig
 
 POSE_TOL = 1e-3
 
@@ -32,13 +35,14 @@ class LabelMirror:
         return labels.index_select(labels.dim() - 2 + self.axis, idx)
 
 
-def label_mirror(geometry: dict[str, Any], profile: dict[str, Any]) -> LabelMirror | None:
+def label_mirror(geometry: LabelGeometry, profile: RobotProfile) -> LabelMirror | None:
     """The label permutation of a horizontal flip, or None if the geometry is not mirror-symmetric."""
-    if geometry["kind"] == "grid":
-        y = np.asarray(geometry["y"], np.float64)
-        return LabelMirror(1, tuple(range(len(y) - 1, -1, -1))) if np.allclose(y, -y[::-1], atol=POSE_TOL) else None
-    poses = {s["name"]: (s["x"], s["y"], s["yaw"]) for s in profile.get("proximity", {}).get("sensors", [])}
-    names = list(geometry["sensors"])
+    if geometry.is_grid:
+        lateral = np.asarray(geometry.y, np.float64)
+        symmetric = np.allclose(lateral, -lateral[::-1], atol=POSE_TOL)
+        return LabelMirror(1, tuple(range(len(lateral) - 1, -1, -1))) if symmetric else None
+    poses = {s.name: (s.x, s.y, s.yaw) for s in profile.proximity.sensors}
+    names = list(geometry.sensors)
     if any(n not in poses for n in names):
         return None
     index = []
@@ -50,22 +54,6 @@ def label_mirror(geometry: dict[str, Any], profile: dict[str, Any]) -> LabelMirr
             return None
         index.append(twins[0])
     return LabelMirror(0, tuple(index))
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    # Probability of a horizontal flip (labels mirrored); ignored when the geometry is not symmetric.
-    flip: float = 0.5
-    # ColorJitter strengths (torchvision semantics); hue stays 0 by default (slow on CPU, and colour matters).
-    brightness: float = 0.3
-    contrast: float = 0.3
-    saturation: float = 0.3
-    hue: float = 0.0
-    # Probability of turning a frame grayscale.
-    grayscale: float = 0.1
-    # Gaussian pixel noise: probability and standard deviation (fraction of 255).
-    noise: float = 0.3
-    noise_sigma: float = 0.03
 
 
 class Augment:

@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from ros_ssl.models import Detector, build_encoder
 from ros_ssl.train.errors import TrainingError
-
-CONFIG = "config.yaml"
+from ros_ssl.train.run_config import CONFIG, PretrainRunConfig, RunConfig, read_run_config
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -39,35 +37,25 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not path.is_file():
         raise TrainingError(f"checkpoint {path} not found")
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or foreign files
         raise TrainingError(f"checkpoint {path} cannot be loaded safely: {str(err).splitlines()[0]}") from err
+    return state
 
 
-def read_config(run_dir: str | Path) -> dict[str, Any]:
-    file = Path(run_dir) / CONFIG
-    if not file.is_file():
-        raise TrainingError(f"{run_dir} is not a training run: {CONFIG} not found")
-    return yaml.safe_load(file.read_text())
-
-
-def write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
-
-
-def build_detector(config: dict[str, Any]) -> Detector:
+def build_detector(config: RunConfig) -> Detector:
     """An untrained detector shaped as a run's config describes (linear probes standardise features)."""
-    encoder = build_encoder(config["model"], tuple(config["image_hw"]))
-    recipe = config["recipe"]
-    return Detector(encoder, tuple(config["label_shape"]), dropout=float(recipe.get("dropout", 0.0)),
-                    feature_norm=bool(recipe.get("freeze", False)))
+    encoder = build_encoder(config.model, config.image_hw)
+    return Detector(encoder, config.label_shape, dropout=config.recipe.dropout, feature_norm=config.recipe.freeze)
 
 
 def load_detector(run_dir: str | Path, which: str = "best",
-                  device: torch.device | str = "cpu") -> tuple[Detector, dict[str, Any]]:
+                  device: torch.device | str = "cpu") -> tuple[Detector, RunConfig]:
     """The trained detector of a run (``which`` = best or last checkpoint), in eval mode, and its config."""
-    config = read_config(run_dir)
+    config = read_run_config(run_dir)
+    if isinstance(config, PretrainRunConfig):
+        raise TrainingError(f"{run_dir} is an SSL pretraining run and holds no detector; train one from it with "
+                            f"'ros-ssl train DATASET --init {run_dir}'")
     model = build_detector(config)
     state = load_checkpoint(Path(run_dir) / "checkpoints" / f"{which}.pt", device)
     model.load_state_dict(state["model"])
@@ -79,8 +67,8 @@ def load_encoder_weights(model: Detector, init_run: str | Path, model_name: str)
     init_run = Path(init_run)
     file = init_run / "checkpoints" / "encoder.pt"
     if (init_run / CONFIG).is_file():
-        source = yaml.safe_load((init_run / CONFIG).read_text()).get("model")
-        if source is not None and source != model_name:
+        source = read_run_config(init_run).model
+        if source != model_name:
             raise TrainingError(f"{init_run} holds a {source} encoder but this run trains {model_name}; "
                                 f"pass --model {source}")
     state = load_checkpoint(file)

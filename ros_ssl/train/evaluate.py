@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.data.store import UNKNOWN_TRUTH
 from ros_ssl.errors import DatasetError
@@ -25,6 +26,7 @@ from ros_ssl.train.checkpoint import load_detector
 from ros_ssl.train.data import make_loader
 from ros_ssl.train.metrics import auc_table, bootstrap_auc, mean_auc
 from ros_ssl.train.plots import plot_auc, plot_samples
+from ros_ssl.train.run_config import RunConfig
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -45,18 +47,18 @@ def predict(model: Detector, loader: torch.utils.data.DataLoader, device: torch.
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def select_recordings(ds: Dataset, config: dict[str, Any], split: str) -> list[int]:
+def select_recordings(ds: Dataset, config: RunConfig, split: str) -> list[int]:
     """Recording indices of ``split`` as recorded in the run's config (``all``: every recording)."""
     if split not in SPLITS:
         raise DatasetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     if split == "all":
         return list(range(len(ds.recordings)))
-    known = {i for part in config["split"].values() for i in part}
+    known = config.split.all()
     ids = [r["id"] for r in ds.recordings]
     if not known & set(ids):
         raise DatasetError(f"dataset {ds.path} shares no recording with the run's training data, so it has no "
                            f"'{split}' part; evaluate it with --split all")
-    wanted = set(config["split"][split])
+    wanted = set(config.split.part(split))
     return [i for i, rid in enumerate(ids) if rid in wanted]
 
 
@@ -67,27 +69,27 @@ def evaluate(run_dir: str | Path, dataset_path: str | Path, split: str = "test",
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, config = load_detector(run_dir, which, device)
     ds = load_dataset(dataset_path)
-    if ds.geometry != config["geometry"] or list(ds.image_hw) != list(config["image_hw"]):
+    if ds.geometry != config.geometry or tuple(ds.image_hw) != config.image_hw:
         raise DatasetError(f"dataset {ds.path} has another label geometry or image size than run {run_dir}; "
                            f"label it with the same profile")
     recordings = select_recordings(ds, config, split)
     indices = ds.indices(recordings)
     if len(indices) == 0:
         raise DatasetError(f"dataset {ds.path} has no frames in the '{split}' part of run {run_dir}")
-    loader = make_loader(ds.path, indices, int(config["recipe"]["eval_batch_size"]), shuffle=False,
+    loader = make_loader(ds.path, indices, config.recipe.eval_batch_size, shuffle=False,
                          with_truth=ds.has_truth, pin_memory=device.type == "cuda")
-    out = predict(model, loader, device, config["mean"], config["std"], progress)
+    out = predict(model, loader, device, config.mean, config.std, progress)
     recording = ds.recording[out["index"]]
     metrics: dict[str, Any] = {
         "run": str(run_dir), "dataset": str(ds.path), "split": split, "checkpoint": which,
-        "model": config["model"], "geometry": ds.geometry, **_axes(ds.geometry),
+        "model": config.model, "geometry": ds.geometry.to_dict(), **_axes(ds.geometry),
     }
     metrics.update(_score(out["logits"], out["labels"], out["mask"], recording, bootstrap, ""))
     if "truth" in out:
         truth = out["truth"]
         metrics.update(_score(out["logits"], (truth == 1).astype(np.uint8), truth != UNKNOWN_TRUTH, recording,
                               bootstrap, "_truth"))
-    train_groups = set(config.get("groups", {}).get("train", []))
+    train_groups = set(config.groups.train)
     metrics["counts"] = {
         "frames": int(len(indices)), "recordings": len(recordings),
         "known": out["mask"].sum(axis=0).tolist(),
@@ -117,10 +119,9 @@ def _sample_rows(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.concatenate([chosen, rest]))
 
 
-def _axes(geometry: dict[str, Any]) -> dict[str, list[Any]]:
-    if geometry["kind"] == "grid":
-        return {"sensors": [f"x={x:.3f}" for x in geometry["x"]], "distances": list(geometry["y"])}
-    return {"sensors": list(geometry["sensors"]), "distances": list(geometry["distances"])}
+def _axes(geometry: LabelGeometry) -> dict[str, list[Any]]:
+    """metrics.json's row names and column values (grid: rows "x=0.025", lateral centres)."""
+    return {"sensors": geometry.row_names, "distances": list(geometry.columns)}
 
 
 def _score(scores: np.ndarray, labels: np.ndarray, mask: np.ndarray, recording: np.ndarray, replicates: int,

@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ros_ssl.config.geometry import LabelGeometry  # noqa: E402
+
 
 def _table(values: list[list[float | None]]) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in values], np.float64)
@@ -23,11 +25,11 @@ def plot_auc(metrics: dict[str, Any], path: Path) -> None:
     """
     auc = _table(metrics["auc"])
     truth = _table(metrics["auc_truth"]) if "auc_truth" in metrics else None
-    if metrics["geometry"]["kind"] == "grid":
+    g = _geometry(metrics)
+    if g.is_grid:
         panels = [("known labels", auc)] + ([("dense truth", truth)] if truth is not None else [])
         fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
-        g = metrics["geometry"]
-        extent = (g["y"][0], g["y"][-1], g["x"][0], g["x"][-1])
+        extent = (g.y[0], g.y[-1], g.x[0], g.x[-1])
         for ax, (title, table) in zip(axes[0], panels):
             im = ax.imshow(table, origin="lower", extent=extent, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
             ax.set(title=f"AUC, {title}", xlabel="lateral y (m, +left)", ylabel="ahead x (m)")
@@ -59,7 +61,7 @@ def plot_samples(frames: np.ndarray, probs: np.ndarray, labels: np.ndarray, mask
     cells) left to right, distance bottom to top. Known labels: white ring = obstacle, black dot = free."""
     n = len(frames)
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
-    grid = metrics["geometry"]["kind"] == "grid"
+    grid = _geometry(metrics).is_grid
     for k in range(n):
         # View layout: columns left..right, rows near (bottom)..far (top).
         p, y, m = (probs[k], labels[k], mask[k])
@@ -82,6 +84,11 @@ def plot_samples(frames: np.ndarray, probs: np.ndarray, labels: np.ndarray, mask
     fig.colorbar(image, ax=list(axes[1]), fraction=0.02, pad=0.01)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _geometry(metrics: dict[str, Any]) -> LabelGeometry:
+    """The label geometry stored in the metrics (as in metrics.json)."""
+    return LabelGeometry.from_dict(metrics["geometry"], "metrics geometry")
 
 
 def _fmt(v: float | None) -> str:

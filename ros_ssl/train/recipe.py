@@ -14,20 +14,41 @@ Everything is validated before any data is loaded.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from types import UnionType
-from typing import Any, get_origin, get_type_hints
+from typing import Any, TypeVar
 
-import yaml
-
+from ros_ssl.config.encoders import ENCODER_NAMES, IMAGENET_MEAN, IMAGENET_STD
+from ros_ssl.config.schema import apply_overrides, build, check, load_yaml, parse_overrides, to_data
 from ros_ssl.errors import ConfigError
-from ros_ssl.models.encoders import ENCODERS
-from ros_ssl.models.normalize import IMAGENET_MEAN, IMAGENET_STD
-from ros_ssl.train.augment import AugmentConfig
 
-# Recipes shipped with the repository, found by name (``--recipe quick``).
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "training"
+__all__ = ["RECIPES", "AugmentConfig", "Recipe", "check_field", "load_recipe", "parse_overrides", "read_recipe",
+           "recipe_from_dict", "recipe_path"]
+
+# Named recipes (``--recipe quick``): ``training/*.yaml``, shipped inside the package as ``ros_ssl/recipes``.
+RECIPES: Traversable = resources.files("ros_ssl") / "recipes"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation strengths (a recipe's ``augment:`` section); applied by ``train.augment``."""
+
+    # Probability of a horizontal flip (labels mirrored); ignored when the geometry is not symmetric.
+    flip: float = 0.5
+    # ColorJitter strengths (torchvision semantics); hue stays 0 by default (slow on CPU, and colour matters).
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    hue: float = 0.0
+    # Probability of turning a frame grayscale.
+    grayscale: float = 0.1
+    # Gaussian pixel noise: probability and standard deviation (fraction of 255).
+    noise: float = 0.3
+    noise_sigma: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,7 @@ class Recipe:
 
     def validate(self) -> Recipe:
         """Check every field; raise ConfigError naming the first bad one."""
-        check_field(self.model in ENCODERS, "model", self.model, f"one of {', '.join(ENCODERS)}")
+        check_field(self.model in ENCODER_NAMES, "model", self.model, f"one of {', '.join(ENCODER_NAMES)}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             check_field(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
         for name in ("steps_per_epoch", "workers", "seed", "split_seed", "bootstrap"):
@@ -101,125 +122,47 @@ class Recipe:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        return d
+        """Plain data (the run's config.yaml); ``recipe_from_dict`` reads it back."""
+        return to_data(self)  # type: ignore[no-any-return]
 
 
-def recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file: an existing path, or a name in the repository's ``training/`` folder."""
+def recipe_path(name_or_path: str | Path) -> Path | Traversable:
+    """A recipe file: an existing path, or the name of a recipe shipped with the package (``training/``)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
-    named = RECIPE_DIR / f"{name_or_path}.yaml"
+    named = RECIPES / f"{name_or_path}.yaml"
     if named.is_file():
         return named
-    known = sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")) if RECIPE_DIR.is_dir() else []
+    known = sorted(p.name[:-5] for p in RECIPES.iterdir() if p.name.endswith(".yaml")) if RECIPES.is_dir() else []
     raise ConfigError(f"recipe {str(name_or_path)!r} is neither a file nor one of {known}")
+
+
+def read_recipe(name_or_path: str | Path | None, cls: type[T]) -> T:
+    """``cls`` built from a recipe file (a path or a shipped name; defaults for None), errors naming the file."""
+    if name_or_path is None:
+        return cls()
+    path = recipe_path(name_or_path)
+    where = f"recipe {path}"
+    data = load_yaml(path, where)
+    if not isinstance(data, dict | None):
+        raise ConfigError(f"{where} must be a mapping of keys to values")
+    try:
+        return build(cls, data or {}, "recipe")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from err
 
 
 def load_recipe(name_or_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Recipe:
     """Defaults, then the recipe file (if any), then ``overrides`` (dotted keys), validated."""
-    data: dict[str, Any] = {}
-    if name_or_path is not None:
-        path = recipe_path(name_or_path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"recipe {path} is not valid YAML: {err}") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"recipe {path} must be a mapping of keys to values")
-        data = loaded
-    recipe = recipe_from_dict(data)
-    for key, value in (overrides or {}).items():
-        recipe = _override(recipe, key, value)
-    return recipe.validate()
+    return apply_overrides(read_recipe(name_or_path, Recipe), overrides or {}, "recipe").validate()
 
 
-def recipe_from_dict(data: dict[str, Any]) -> Recipe:
+def recipe_from_dict(data: Any) -> Recipe:
     """Build a recipe from a mapping (e.g. a run's config), rejecting unknown keys and wrong types."""
-    return build_dataclass(Recipe, data, "")
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["lr=0.01", "augment.flip=0"]`` -> ``{"lr": 0.01, "augment.flip": 0}`` (values parsed as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r} has a value that is not valid YAML") from err
-    return out
-
-
-def _override(recipe: Recipe, key: str, value: Any) -> Recipe:
-    head, _, rest = key.partition(".")
-    names = {f.name for f in fields(Recipe)}
-    if head not in names:
-        raise ConfigError(f"override {key!r}: unknown recipe key; known: {sorted(names)}")
-    if rest:
-        section = getattr(recipe, head)
-        if not is_dataclass(section):
-            raise ConfigError(f"override {key!r}: {head} has no sub-keys")
-        merged = dict(asdict(section), **{rest: value})
-        return replace(recipe, **{head: build_dataclass(type(section), merged, head)})
-    merged = dict(recipe.to_dict(), **{head: value})
-    return build_dataclass(Recipe, merged, "")
-
-
-def build_dataclass(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from mapping ``data``, coercing each value to its field's type (nested
-    dataclasses from nested mappings); ``where`` is the dotted section name used in error messages."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"recipe section {where or '<root>'} must be a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"recipe section {where or '<root>'} has unknown key(s) {unknown}; known: {sorted(known)}")
-    kwargs = {key: coerce(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
-    return cls(**kwargs)
-
-
-def coerce(hint: Any, value: Any, path: str) -> Any:
-    """``value`` as the type ``hint`` of recipe field ``path``; ConfigError if it cannot be one.
-
-    Dataclasses are built from mappings, dict fields take a mapping as is, a union (``str | float``) turns
-    numbers into floats and leaves the rest to the recipe's ``validate``, other hints take a list of numbers.
-    """
-    if is_dataclass(hint):
-        return build_dataclass(hint, value, path)  # type: ignore[arg-type]
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"recipe field {path} is {value!r}; expected true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"recipe field {path} is {value!r}; expected an integer")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"recipe field {path} is {value!r}; expected a number")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"recipe field {path} is {value!r}; expected a string")
-        return value
-    if get_origin(hint) is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"recipe field {path} is {value!r}; expected a mapping")
-        return dict(value)
-    if isinstance(hint, UnionType):
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-        return tuple(float(v) for v in value)
-    raise ConfigError(f"recipe field {path} is {value!r}; expected a list of numbers")
+    return build(Recipe, data, "recipe")
 
 
 def check_field(ok: bool, where: str, value: object, expected: str) -> None:
     """Raise ConfigError ``recipe field WHERE is VALUE; expected EXPECTED`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"recipe field {where} is {value!r}; expected {expected}")
+    check(ok, "recipe", where, value, expected)

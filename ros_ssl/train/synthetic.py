@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ros_ssl.config import load_profile
+from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data import DatasetWriter
 
 
@@ -25,8 +26,8 @@ def make_synthetic_dataset(path: str | Path, recordings: int = 6, frames: int = 
     distances = np.round(np.arange(0.0, 0.30 + 1e-9, distance_step), 6)
     sensors = profile.sensor_names
     threshold = profile.proximity.obstacle_threshold
-    geometry = {"kind": "sensor_distance", "sensors": sensors, "distances": distances.tolist()}
-    writer = DatasetWriter(path, geometry, image_hw, profile.to_dict())
+    geometry = LabelGeometry.sensor_distance(sensors, distances.tolist())
+    writer = DatasetWriter(path, geometry, image_hw, profile)
     rng = np.random.default_rng(seed)
     h, w = image_hw
     band = w // len(sensors)

@@ -13,8 +13,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from ros_ssl.bag.recording import MIB, RecordingBag, TopicSpec
 from ros_ssl.errors import BagError, ConfigError
-from ros_ssl.nodes.recording import MIB, RecordingBag, TopicSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ The bag is ``<name>/<name>_<i>.mcap`` plus ``metadata.yaml`` (rosbag2 format ver
 ``ros2 bag info/play`` read). Each file is a :class:`DurableMcapFile`; ``commit()`` makes buffered
 messages durable and then rewrites ``metadata.yaml`` atomically (write + rename), so after a kill the
 metadata never counts a message that is not on disk; it may miss the last commit's messages (readers
-still read them; ``ros2 bag reindex`` recounts). ROS-free: the recorder node feeds it bytes.
+still read them; ``ros2 bag reindex`` recounts). The recorder node feeds it bytes from DDS;
+:class:`ros_ssl.bag.BagWriter` feeds it messages serialized offline.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from ros_ssl.bag.durable import DurableMcapFile
 from ros_ssl.errors import BagError, ConfigError
-from ros_ssl.nodes.mcap_durable import DurableMcapFile
 
 MIB = 1024 * 1024
 
