@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ros_ssl.data import load_dataset
 from ros_ssl.config.geometry import LabelGeometry
+from ros_ssl.data import load_dataset
 from ros_ssl.edge import EdgeConfig, EdgeModel
 from ros_ssl.export import ExportData, latency_ms, package_model
 from ros_ssl.models import IMAGENET_MEAN, IMAGENET_STD, Detector, build_encoder
@@ -44,7 +44,7 @@ def bench_model(name: str, model: Detector, image_hw: tuple[int, int], geometry:
     rows = []
     with torch.inference_mode():
         rows.append(("pytorch eager", "fp32", *latency_ms(lambda: model(x), repeats)))
-    for variant in ("fp32",) + tuple(v for v in variants if v != "fp32"):
+    for variant in ("fp32", *(v for v in variants if v != "fp32")):
         edge = EdgeModel(pkg, variant=variant, providers=["cpu"], config=single)
         rows.append(("onnxruntime", variant, *latency_ms(lambda e=edge: e.run(x_np), repeats)))
     edge = EdgeModel(pkg, providers=["cpu"], config=single)

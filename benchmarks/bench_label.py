@@ -26,17 +26,25 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from ros_ssl.bag import BagWriter  # noqa: E402
-from ros_ssl.bag import messages as M  # noqa: E402
-from ros_ssl.bag.streams import iter_frames, read_streams  # noqa: E402
-from ros_ssl.config import RobotProfile, load_profile  # noqa: E402
-from ros_ssl.config.profile import profile_from_dict  # noqa: E402
-from ros_ssl.label import (MatchParams, associate, associate_naive, clean_trajectory, grid_labels,  # noqa: E402
-                           label_bag, label_streams, posed_readings)
-from ros_ssl.msgs.images import resize_rgb  # noqa: E402
+from ros_ssl.bag import BagWriter
+from ros_ssl.bag import messages as M
+from ros_ssl.bag.streams import iter_frames, read_streams
+from ros_ssl.config import RobotProfile, load_profile
+from ros_ssl.config.profile import profile_from_dict
+from ros_ssl.label import (
+    MatchParams,
+    associate,
+    associate_naive,
+    clean_trajectory,
+    grid_labels,
+    label_bag,
+    label_streams,
+    posed_readings,
+)
+from ros_ssl.msgs.images import resize_rgb
 
 cv2.setNumThreads(1)
 NS = 1_000_000_000
@@ -120,10 +128,11 @@ def write_bag(path: Path, seconds: float) -> Path:
     base = cv2.GaussianBlur(base, (0, 0), 3)  # something JPEG-like, not pure noise
     t0 = 1_700_000_000 * NS
     with BagWriter(path) as w:
-        for t, (x, y, yaw) in zip(run["odom_ns"], run["odom"]):
+        for t, (x, y, yaw) in zip(run["odom_ns"], run["odom"], strict=True):
             w.write("/odom", t0 + t, M.odometry_msg(t0 + t, "odom", "base_link", x, y, yaw))
-        for s, (ts, vs) in zip(profile.proximity.sensors, zip(run["range_ns"], run["ranges"])):
-            for t, v in zip(ts, vs):
+        for s, (ts, vs) in zip(profile.proximity.sensors, zip(run["range_ns"], run["ranges"], strict=True),
+                                  strict=True):
+            for t, v in zip(ts, vs, strict=True):
                 w.write(s.topic, t0 + t, M.range_msg(t0 + t, "proximity_" + s.name, v, 0.12))
         for k in range(int(seconds * 15)):
             t = t0 + k * NS // 15
@@ -137,11 +146,11 @@ def bench_end_to_end(bag_seconds: float, naive_frames: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bag = write_bag(Path(tmp) / "bench", bag_seconds)
         t0 = time.process_time()
-        arrays, meta = label_bag(bag, profile)
+        _, meta = label_bag(bag, profile)
         t1 = time.process_time()
         streams = read_streams(bag, profile)
         t2 = time.process_time()
-        traj, frames, _, readings = label_streams(streams, profile)
+        traj, _, _, _ = label_streams(streams, profile)
         t3 = time.process_time()
         for _, _, rgb, _ in iter_frames(bag, streams.camera_topic):
             resize_rgb(rgb, profile.image.width, profile.image.height)

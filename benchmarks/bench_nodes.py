@@ -47,7 +47,8 @@ def profile_file(tmp: Path) -> Path:
     from ros_ssl.config import load_profile
 
     data = load_profile("sim").to_dict()
-    data["camera"].update(topic="/camera/image_raw", type="raw", encoding="rgb8", width=W, height=H, rate_hz=30.0)
+    data["camera"].update(topic="/camera/image_raw", type="raw", encoding="rgb8", width=W, height=H,
+                          rate_hz=30.0)
     path = tmp / "bench_profile.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -74,7 +75,8 @@ def bench_writers(tmp: Path) -> None:
     mb = n * len(cdr[0]) / 1e6
 
     def rosbags_writer() -> None:
-        with Writer(tmp / f"w_rosbags_{time.monotonic_ns()}", version=9, storage_plugin=StoragePlugin.MCAP) as bag:
+        out = tmp / f"w_rosbags_{time.monotonic_ns()}"
+        with Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as bag:
             conn = bag.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
             for i in range(n):
                 bag.write(conn, i * 33_000_000, cdr[i % 8])
@@ -125,7 +127,8 @@ def bench_recorder(tmp: Path, profile: Path, seconds: float) -> None:
     rclpy.init(context=ctx, domain_id=DOMAIN)
     node = rclpy.create_node("bench_robot", context=ctx)
     imgs = [f.tobytes() for f in frames(8)]
-    print(f"\n2. recorder node (qos auto), {W}x{H} rgb8 Image + 5 Range + Odometry published by another process")
+    print(f"\n2. recorder node (qos auto), {W}x{H} rgb8 Image + 5 Range + Odometry published by another "
+          f"process")
     try:
         runs = (("30 Hz", "best effort"), ("30 Hz", "reliable"), ("flat out", "reliable"))
         for run, (mode, qos) in enumerate(runs):
@@ -135,16 +138,17 @@ def bench_recorder(tmp: Path, profile: Path, seconds: float) -> None:
             rng_pubs = [node.create_publisher(Range, s.topic, pq) for s in prof.proximity.sensors]
             odom = node.create_publisher(Odometry, prof.odometry.topic, pq)
             out, log = tmp / f"rec_{run}", tmp / f"rec_{run}.log"
-            proc = subprocess.Popen([sys.executable, "-m", "ros_ssl.nodes.recorder", "--ros-args", "-p",
-                                     f"profile:={profile}", "-p", f"out:={out}", "-p", "discovery_interval:=0.1",
-                                     "-p", "report_interval:=2.0"],
+            proc = subprocess.Popen([sys.executable, "-m", "ros_ssl.nodes.recorder", "--ros-args",
+                                     "-p", f"profile:={profile}", "-p", f"out:={out}",
+                                     "-p", "discovery_interval:=0.1", "-p", "report_interval:=2.0"],
                                     env=child_env(DOMAIN), stdout=log.open("wb"), stderr=subprocess.STDOUT)
             pubs = [cam, odom, *rng_pubs]
             end = time.monotonic() + 30
             while not all(p.get_subscription_count() for p in pubs) and time.monotonic() < end:
                 time.sleep(0.05)
             time.sleep(0.5)
-            sent = {prof.camera.topic: 0, prof.odometry.topic: 0, **{s.topic: 0 for s in prof.proximity.sensors}}
+            sent = {prof.camera.topic: 0, prof.odometry.topic: 0,
+                    **{s.topic: 0 for s in prof.proximity.sensors}}
             cpu0, t0, blocked = cpu_seconds(proc.pid), time.monotonic(), 0
             next_t = {"cam": t0, "rng": t0, "odom": t0}
             periods = {"cam": 1 / 30, "rng": 1 / 20, "odom": 1 / 50}
@@ -160,7 +164,7 @@ def bench_recorder(tmp: Path, profile: Path, seconds: float) -> None:
                         blocked += 1
                     next_t["cam"] += periods["cam"]
                 if now >= next_t["rng"]:
-                    for s, p in zip(prof.proximity.sensors, rng_pubs):
+                    for s, p in zip(prof.proximity.sensors, rng_pubs, strict=True):
                         p.publish(Range(range=0.05, max_range=0.12))
                         sent[s.topic] += 1
                     next_t["rng"] += periods["rng"]
@@ -207,9 +211,9 @@ def paper_cnn_package(tmp: Path) -> Path:
     hw = (prof.image.height, prof.image.width)
     geometry = LabelGeometry.sensor_distance(prof.sensor_names, prof.labels.distances())
     det = Detector(build_encoder("paper_cnn", hw), geometry.shape)
-    package_model(det.eval(), tmp / "model", image_hw=hw, mean=IMAGENET_MEAN, std=IMAGENET_STD, geometry=geometry,
-                  run={"dir": "bench", "model": "paper_cnn", "epoch": 0, "val_auc": None}, data=None, auc=None,
-                  source_hw=(H, W), latency_repeats=5)
+    package_model(det.eval(), tmp / "model", image_hw=hw, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                  geometry=geometry, run={"dir": "bench", "model": "paper_cnn", "epoch": 0, "val_auc": None},
+                  data=None, auc=None, source_hw=(H, W), latency_repeats=5)
     return tmp / "model"
 
 
@@ -225,7 +229,8 @@ def bench_detector(tmp: Path, profile: Path, model: Path, seconds: float) -> Non
         t_model.append(time.perf_counter() - t0)
     base = float(np.median(t_model[10:])) * 1e3
     print(f"\n3. detector node, {W}x{H} rgb8 at 30 Hz from another process, model {model}")
-    print(f"   model alone (baseline): median {base:.2f} ms per frame (resize + inference, no DDS, no decode)")
+    print(f"   model alone (baseline): median {base:.2f} ms per frame "
+          f"(resize + inference, no DDS, no decode)")
     for run, qos in enumerate(("best effort", "reliable")):
         detector_run(tmp, profile, model, seconds, qos, base, DOMAIN + 1 + run, imgs)
 
@@ -294,15 +299,17 @@ def detector_run(tmp: Path, profile: Path, model: Path, seconds: float, qos: str
     if len(ms) == 0:
         print(f"   {qos:11s}: 0/{sent} frames predicted (frames lost in transport; see {log.name})")
         return
-    print(f"   {qos:11s}: {len(ms)}/{sent} frames predicted ({len(ms) / elapsed:.1f} Hz), latency stamp -> Range "
-          f"received: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms "
+    print(f"   {qos:11s}: {len(ms)}/{sent} frames predicted ({len(ms) / elapsed:.1f} Hz), "
+          f"latency stamp -> Range received: median {np.median(ms):.1f} ms, "
+          f"p99 {np.percentile(ms, 99):.1f} ms "
           f"({np.median(ms) / base:.1f}x the model alone); detector CPU {100 * cpu / elapsed:.0f}%")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="Length of each live run.")
-    ap.add_argument("--model", type=Path, help="Model package for the detector (default: a paper_cnn export).")
+    ap.add_argument("--model", type=Path,
+                    help="Model package for the detector (default: a paper_cnn export).")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_nodes_") as d:
         tmp = Path(d)

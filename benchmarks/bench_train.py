@@ -99,9 +99,11 @@ def main() -> None:
         indices = ds.indices(list(range(len(ds.recordings))))
         augment = Augment(AugmentConfig(), label_mirror(ds.geometry, ds.profile))
         memory = [next(iter(make_loader(path, indices, BATCH, shuffle=True, seed=s))) for s in range(4)]
-        print(f"CPU, {args.threads} thread(s), batch {BATCH}, 64x80 frames, {len(indices)} frames in the dataset")
+        print(f"CPU, {args.threads} thread(s), batch {BATCH}, 64x80 frames, "
+              f"{len(indices)} frames in the dataset")
 
-        loaders = {w: make_loader(path, indices, BATCH, shuffle=True, augment=augment, workers=w) for w in args.workers}
+        loaders = {w: make_loader(path, indices, BATCH, shuffle=True, augment=augment, workers=w)
+                   for w in args.workers}
         print("\ndata loader alone (memmap, shuffled across recordings, augmentation on):")
         loader_rate = {}
         for w, loader in loaders.items():

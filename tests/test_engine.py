@@ -66,7 +66,8 @@ class LeastSquares(Task):
         if stats.epoch == self.crash_at_epoch:
             raise Crash  # as if the process died before last.pt of this epoch was written
         self.epochs_done += 1
-        return EpochLog([stats.epoch, round(stats.loss, 6), stats.lr, len(self.steps)], f"epoch {stats.epoch}")
+        return EpochLog([stats.epoch, round(stats.loss, 6), stats.lr, len(self.steps)],
+                        f"epoch {stats.epoch}")
 
     def state(self) -> dict[str, Any]:
         return {"epochs_done": self.epochs_done}
@@ -82,7 +83,8 @@ def _config(model: str = "tiny") -> RunConfig:
                      versions={})
 
 
-def _fit(out: Path, task: LeastSquares, resume: bool = False, config: RunConfig | None = None) -> EpochStats | None:
+def _fit(out: Path, task: LeastSquares, resume: bool = False,
+         config: RunConfig | None = None) -> EpochStats | None:
     engine = Engine(out, config or _config(), FIXED_KEYS, RECIPE, INFO, resume=resume, progress=False)
     return engine.fit(task)
 
@@ -99,7 +101,8 @@ def test_cycles_the_loader_and_writes_one_metrics_row_per_epoch(tmp_path: Path) 
     assert task.steps == list(range(20))  # 5 steps per epoch from a 3-batch loader
     rows = _rows(tmp_path / "run")
     assert list(rows[0]) == list(task.csv_fields)
-    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"] and [r["steps"] for r in rows] == ["5", "10", "15", "20"]
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["steps"] for r in rows] == ["5", "10", "15", "20"]
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]) and float(rows[-1]["lr"]) == 0.0
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert set(state) == {"model", "optimizer", "scheduler", "scaler", "epoch", "config", "epochs_done"}
@@ -116,7 +119,8 @@ def test_resume_continues_at_the_next_epoch_with_the_uninterrupted_weights(tmp_p
 
     resumed = LeastSquares()
     _fit(tmp_path / "split", resumed, resume=True)
-    assert resumed.steps == list(range(10, 20)) and resumed.epochs_done == 4  # epochs 2 and 3, task state back
+    # Epochs 2 and 3 ran, with the task's state back.
+    assert resumed.steps == list(range(10, 20)) and resumed.epochs_done == 4
     for a, b in zip(whole.module.parameters(), resumed.module.parameters(), strict=True):
         assert torch.equal(a, b)
     assert _rows(tmp_path / "split") == _rows(tmp_path / "whole")[:2] + [
@@ -125,19 +129,19 @@ def test_resume_continues_at_the_next_epoch_with_the_uninterrupted_weights(tmp_p
 
 
 def test_a_non_finite_loss_stops_with_the_tasks_message(tmp_path: Path) -> None:
-    with pytest.raises(TrainingError, match=r"the tiny loss became nan in epoch 2 by step 5; lower the learning "
-                                            r"rate \(now .*\) and try again"):
+    with pytest.raises(TrainingError, match=r"the tiny loss became nan in epoch 2 by step 5; lower the "
+                                            r"learning rate \(now .*\) and try again"):
         _fit(tmp_path / "nan", LeastSquares(nan_at_step=7))
 
 
 def test_refuses_a_used_run_directory_and_a_changed_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    with pytest.raises(TrainingError, match="cannot resume: .*last.pt not found"):
+    with pytest.raises(TrainingError, match=r"cannot resume: .*last\.pt not found"):
         _fit(out, LeastSquares(), resume=True)
     _fit(out, LeastSquares())
     with pytest.raises(TrainingError, match="already holds a run; pass --resume"):
         _fit(out, LeastSquares())
-    with pytest.raises(TrainingError, match="cannot resume .*: its model differs"):
+    with pytest.raises(TrainingError, match=r"cannot resume .*: its model differs"):
         _fit(out, LeastSquares(), resume=True, config=_config("other"))
     # Keys outside the fixed ones may change between sessions.
     assert _fit(out, LeastSquares(), resume=True, config=replace(_config(), dataset="moved")) is None

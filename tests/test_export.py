@@ -45,7 +45,7 @@ def test_package_passes_checker_and_describes_the_run(run: Path, package: Path) 
     for entry in meta.files.values():
         onnx.checker.check_model(str(package / entry.path), full_check=True)
         assert sha256_file(package / entry.path) == entry.sha256
-        assert entry.report["median_ms"] > 0 and entry.report["auc"] is not None
+        assert entry.report["median_ms"] > 0 and 0 <= entry.report["auc"] <= 1  # a number, not NaN
     assert meta.output.geometry == config.geometry and tuple(meta.output.shape) == config.label_shape
     assert (meta.input.height, meta.input.width) == config.image_hw
     assert tuple(meta.input.mean) == config.mean and tuple(meta.input.std) == config.std
@@ -78,9 +78,9 @@ def test_variant_beyond_auc_tolerance_is_refused_unless_forced(run: Path, tmp_pa
         fake_auc.calls += 1  # type: ignore[attr-defined]
         return scores[fake_auc.calls - 1]  # type: ignore[attr-defined]
 
-    kwargs = dict(image_hw=config.image_hw, mean=config.mean, std=config.std,
-                  geometry=config.geometry, run={"dir": str(run)}, data=data, auc=fake_auc,
-                  variants=("fp32", "fp16", "int8"), latency_repeats=3)
+    kwargs = {"image_hw": config.image_hw, "mean": config.mean, "std": config.std,
+              "geometry": config.geometry, "run": {"dir": str(run)}, "data": data, "auc": fake_auc,
+              "variants": ("fp32", "fp16", "int8"), "latency_repeats": 3}
     fake_auc.calls = 0  # type: ignore[attr-defined]
     with pytest.raises(ModelPackageError, match=r"refused int8 \(test AUC 0.8500, -0.0500 vs fp32\).*force"):
         package_model(model, tmp_path / "strict", **kwargs)
@@ -102,8 +102,8 @@ def test_bad_requests_fail_before_work_and_leave_nothing(run: Path, package: Pat
     with pytest.raises(ModelPackageError, match="tolerance"):
         export_run(run, tmp_path / "a", auc_tolerance=-0.1)
     model, config = load_detector(run)
-    common = dict(image_hw=config.image_hw, mean=config.mean, std=config.std,
-                  geometry=config.geometry, run={}, auc=None)
+    common = {"image_hw": config.image_hw, "mean": config.mean, "std": config.std,
+              "geometry": config.geometry, "run": {}, "auc": None}
     with pytest.raises(ModelPackageError, match="calibration"):
         package_model(model, tmp_path / "b", data=None, variants=("int8",), **common)
     with pytest.raises(ModelPackageError, match="--dataset"):

@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 
 from ros_ssl.config import load_profile
-from ros_ssl.label import (MatchParams, Reason, associate, associate_naive, clean_trajectory, grid_labels,
-                           posed_readings)
 from ros_ssl.config.profile import profile_from_dict
+from ros_ssl.label import (
+    MatchParams,
+    Reason,
+    associate,
+    associate_naive,
+    clean_trajectory,
+    grid_labels,
+    posed_readings,
+)
 
 MS = 1_000_000
 T0 = 1_000_000_000_000  # 1000 s: stamps never start at zero in a real bag
@@ -20,7 +27,7 @@ PARAMS = MatchParams(DIST, tol_x=0.01, tol_y=0.01, tol_theta=0.05, window_ns=20_
 
 
 def ticks(seconds: float, period_ms: int) -> np.ndarray:
-    return T0 + np.arange(int(round(seconds * 1000 / period_ms)) + 1, dtype=np.int64) * period_ms * MS
+    return T0 + np.arange(round(seconds * 1000 / period_ms) + 1, dtype=np.int64) * period_ms * MS
 
 
 def run(frame_ns, odom_ns, odom, range_ns, ranges, params=PARAMS):
@@ -78,7 +85,7 @@ def test_turning_in_place_labels_only_distances_within_tol_x_of_the_start():
     values = np.where(np.arange(len(range_ns)) == 20, 0.05, np.inf)  # obstacle seen only at t = 1.0 s
     frame_ns = np.array([T0 + 1000 * MS, T0 + 2000 * MS], np.int64)
     out, _, _ = run(frame_ns, odom_ns, odom, [range_ns], [values])
-    known = DIST <= PARAMS.tol_x
+    known = PARAMS.tol_x >= DIST
     assert out.mask[:, 0, known].all() and not out.mask[:, 0, ~known].any()
     # Frame 0: its own reading (dtheta = 0) wins; frame 1 never sees the obstacle reading.
     np.testing.assert_array_equal(out.labels[:, 0, 0], [1, 0])
@@ -110,7 +117,7 @@ def test_reverse_driving_labels_only_the_frames_own_pose_until_it_drives_forward
     back_o, back_r = odom_ns <= T0 + 2000 * MS, range_ns <= T0 + 2000 * MS
     out, _, _ = run(frame, odom_ns[back_o], odom[back_o], [range_ns[back_r]], [values[back_r]])
     # Backing up, nothing ahead of the frame is visited later: only d <= tol_x (the frame's own pose).
-    np.testing.assert_array_equal(out.mask[0, 0], DIST <= PARAMS.tol_x)
+    np.testing.assert_array_equal(out.mask[0, 0], PARAMS.tol_x >= DIST)
     out, _, _ = run(frame, odom_ns, odom, [range_ns], [values])
     # Driving forward again passes every d ahead of it: labelled from that pass.
     assert out.mask[0, 0].all()
@@ -189,7 +196,7 @@ def test_standing_still_labels_only_d_within_tol_x_and_reports_no_motion():
     odom = np.tile([0.3, -0.2, 1.0], (len(odom_ns), 1))
     out, _, traj = run(ticks(2.0, 100), odom_ns, odom, [range_ns], [np.full(len(range_ns), 0.05)])
     assert traj.max_displacement() == 0.0
-    assert out.mask[:, 0, DIST <= PARAMS.tol_x].all() and not out.mask[:, 0, DIST > PARAMS.tol_x].any()
+    assert out.mask[:, 0, PARAMS.tol_x >= DIST].all() and not out.mask[:, 0, PARAMS.tol_x < DIST].any()
 
 
 def test_rep117_readings_inf_free_minus_inf_obstacle_nan_never_used():
@@ -308,7 +315,7 @@ def test_vectorised_equals_naive_on_real_turtlebot_odometry(realdata):
     range_ns = [np.arange(start, end, 50 * MS) + 7 * MS * s for s in range(2)]
     ranges = [np.where(rng.random(len(t)) < 0.3, rng.uniform(0, 0.1, len(t)), np.inf) for t in range_ns]
     frame_ns = np.sort(rng.integers(start, end, 80))
-    out, frames, traj = run(frame_ns, odom_ns, odom, range_ns, ranges)  # compares with the reference
+    out, frames, _traj = run(frame_ns, odom_ns, odom, range_ns, ranges)  # compares with the reference
     assert frames.ok.mean() > 0.9 and out.mask.any()
 
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import runpy
 import sys
-import tomllib
 import types
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import yaml
 
 pytest.importorskip("rclpy")  # the nodes' modules declare the parameters
 
-from ros_ssl.cli.run_cmd import node_command, node_set  # noqa: E402
-from ros_ssl.nodes.params import param_types  # noqa: E402
+from ros_ssl.cli.run_cmd import node_command, node_set
+from ros_ssl.nodes.params import param_types
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
@@ -71,7 +71,8 @@ def fake_modules() -> dict[str, types.ModuleType]:
         "launch.substitutions": module("launch.substitutions", LaunchConfiguration=Config),
         "launch_ros": module("launch_ros"),
         "launch_ros.actions": module("launch_ros.actions", Node=FakeNode),
-        "launch_ros.parameter_descriptions": module("launch_ros.parameter_descriptions", ParameterValue=Value),
+        "launch_ros.parameter_descriptions": module("launch_ros.parameter_descriptions",
+                                                    ParameterValue=Value),
     }
 
 
@@ -108,7 +109,8 @@ def test_launch_file_starts_declared_nodes_with_declared_parameters(path: Path, 
     assert nodes and len(args) + len(nodes) == len(desc.actions)
     used: set[str] = set()
     for node in nodes:
-        assert node.package is None  # pip-installed console scripts are found on PATH, not in an ament package
+        # pip-installed console scripts are found on PATH, not in an ament package
+        assert node.package is None
         cls = config_class(node.executable)
         types_ = param_types(cls)
         values = {}
@@ -118,7 +120,8 @@ def test_launch_file_starts_declared_nodes_with_declared_parameters(path: Path, 
                 assert isinstance(value.value, Config) and value.value.name in args, \
                     f"{path.name}: {key} uses an undeclared launch argument"
                 used.add(value.value.name)
-                assert value.value_type is types_[key], f"{path.name}: {key} is {types_[key].__name__} in the node"
+                assert value.value_type is types_[key], (
+                    f"{path.name}: {key} is {types_[key].__name__} in the node")
                 values[key] = launch_value(args[value.value.name], value.value_type)
             else:
                 assert isinstance(value, list if types_[key] is tuple else types_[key]), f"{path.name}: {key}"
@@ -149,5 +152,5 @@ def test_run_passes_parameters_as_typed_ros_arguments() -> None:
     cmd = node_command("recorder", {"out": "123", "profile": "sim", "extra_topics": ["/a", "/b"], "seed": 3,
                                     "fsync": False, "flush_interval": 0.5}, ["-r", "/odom:=/x"])
     assert cmd[1:4] == ["-m", "ros_ssl.nodes.recorder", "--ros-args"]
-    assert cmd[4:] == ["-p", "out:='123'", "-p", "profile:=sim", "-p", "extra_topics:=[/a, /b]", "-p", "seed:=3",
-                       "-p", "fsync:=false", "-p", "flush_interval:=0.5", "-r", "/odom:=/x"]
+    assert cmd[4:] == ["-p", "out:='123'", "-p", "profile:=sim", "-p", "extra_topics:=[/a, /b]",
+                       "-p", "seed:=3", "-p", "fsync:=false", "-p", "flush_interval:=0.5", "-r", "/odom:=/x"]

@@ -1,4 +1,5 @@
-"""Encoders and the detector: the shared interface (out_dim, (B, 3, H, W) -> (B, out_dim)) at several sizes."""
+"""Encoders and the detector: the shared interface (out_dim, (B, 3, H, W) -> (B, out_dim)) at several
+sizes."""
 
 from __future__ import annotations
 

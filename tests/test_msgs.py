@@ -25,7 +25,8 @@ def test_raw_encodings_round_trip(encoding):
 def test_mono8_round_trip_is_grey():
     rgb = _rgb()
     out = decode_image(M.image_msg(1, "cam", rgb, "mono8"))
-    assert out.shape == rgb.shape and (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    assert out.shape == rgb.shape
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
 
 
 def test_row_padding_is_respected():
@@ -47,7 +48,8 @@ def test_png_is_lossless_and_jpeg_close():
 @pytest.mark.parametrize(
     ("msg", "match"),
     [
-        (SimpleNamespace(height=2, width=2, encoding="yuv422", step=4, data=b"\0" * 8), "unsupported image encoding"),
+        (SimpleNamespace(height=2, width=2, encoding="yuv422", step=4, data=b"\0" * 8),
+         "unsupported image encoding"),
         (SimpleNamespace(height=4, width=4, encoding="rgb8", step=12, data=b"\0" * 10), "does not fit"),
         (SimpleNamespace(format="jpeg", data=b"not a jpeg"), "could not be decoded"),
         (SimpleNamespace(format="jpeg", data=b""), "has no data"),
@@ -85,7 +87,8 @@ def test_range_without_variance_field():
 
 
 def test_scan_beams():
-    scan = M.scan_msg(1, "s", [0.05, math.inf, 0.2, math.nan], angle_min=-1, angle_increment=0.5, range_max=0.12)
+    scan = M.scan_msg(1, "s", [0.05, math.inf, 0.2, math.nan], angle_min=-1, angle_increment=0.5,
+                      range_max=0.12)
     out = scan_readings(scan, [0, 1, 2, 3, 9])
     assert out[0] == pytest.approx(0.05) and out[1] == math.inf and out[2] == math.inf
     assert math.isnan(out[3]) and math.isnan(out[4])  # beam 9 does not exist

@@ -22,7 +22,7 @@ from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.bag.writer import TYPESTORE
 from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.errors import BagError, ConfigError
-from ros_ssl.nodes.avoidance import AvoidParams, Avoider
+from ros_ssl.nodes.avoidance import Avoider, AvoidParams
 from ros_ssl.nodes.params import check_fields
 from ros_ssl.nodes.predictions import (
     LatencyWindow,
@@ -40,7 +40,8 @@ QOS = ({"history": "keep_last", "depth": 5, "reliability": "best_effort", "durab
 
 
 def spec(topic: str, msgtype: str) -> TopicSpec:
-    return TopicSpec(topic, msgtype, TYPESTORE.generate_msgdef(msgtype)[0], TYPESTORE.hash_rihs01(msgtype), QOS)
+    return TopicSpec(topic, msgtype, TYPESTORE.generate_msgdef(msgtype)[0], TYPESTORE.hash_rihs01(msgtype),
+                     QOS)
 
 
 def range_cdr(i: int) -> bytes:
@@ -58,7 +59,8 @@ def read_both(path: Path) -> tuple[list[tuple[str, int, bytes]], list[tuple[str,
     with BagReader(path) as bag:
         ours = [(x.topic, x.log_ns, bytes(x.msg)) for x in bag.messages(deserialize=False)]
     theirs = []
-    files = sorted(path.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])) if path.is_dir() else [path]
+    files = (sorted(path.glob("*.mcap"), key=lambda p: int(p.stem.rsplit("_", 1)[1])) if path.is_dir()
+             else [path])
     for file in files:
         with open(file, "rb") as f:
             reader = make_reader(f, validate_crcs=True)
@@ -114,7 +116,8 @@ def test_every_intermediate_file_state_is_a_valid_mcap(tmp_path: Path, monkeypat
     for k, blob in enumerate(snapshots):
         snap = tmp_path / f"snap{k}.mcap"
         snap.write_bytes(blob)
-        assert scan_mcap(snap) in committed, f"state {k} after a syscall is unreadable or holds a partial commit"
+        assert scan_mcap(snap) in committed, (
+            f"state {k} after a syscall is unreadable or holds a partial commit")
     assert scan_mcap(path) == 150
     assert path.stat().st_size < (6 * MIB if big else 64 * 1024)  # close() dropped the preallocated space
 
@@ -149,7 +152,8 @@ def test_bag_splits_by_size_and_reads_back_in_order(tmp_path: Path) -> None:
     assert ours == sent and theirs == sent
     meta = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["version"] == 9 and meta["storage_identifier"] == "mcap"
-    assert meta["relative_file_paths"] == [f.name for f in sorted(files, key=lambda p: int(p.stem.split("_")[1]))]
+    in_order = sorted(files, key=lambda p: int(p.stem.split("_")[1]))
+    assert meta["relative_file_paths"] == [f.name for f in in_order]
     counts = {t["topic_metadata"]["name"]: t["message_count"] for t in meta["topics_with_message_count"]}
     assert counts == {"/r": 300, "/img": 100} and meta["message_count"] == 400
     assert sum(f["message_count"] for f in meta["files"]) == 400
@@ -252,9 +256,11 @@ def test_check_fields_names_the_parameter() -> None:
     from ros_ssl.nodes.recorder import RecorderConfig
 
     RecorderConfig().validate()
-    with pytest.raises(ConfigError, match=r"parameter flush_interval is 0.0; expected a value in \[0.01, 600.0\]"):
+    with pytest.raises(ConfigError,
+                       match=r"parameter flush_interval is 0.0; expected a value in \[0.01, 600.0\]"):
         check_fields(replace(RecorderConfig(), flush_interval=0.0))
-    with pytest.raises(ConfigError, match="parameter qos is 'fast'; expected one of auto, sensor_data, reliable"):
+    with pytest.raises(ConfigError,
+                       match="parameter qos is 'fast'; expected one of auto, sensor_data, reliable"):
         replace(RecorderConfig(), qos="fast").validate()
     with pytest.raises(ConfigError, match="relative topic"):
         replace(RecorderConfig(), extra_topics=("tf",)).validate()

@@ -14,10 +14,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ import yaml
 from mcap.reader import make_reader
 
 rclpy = pytest.importorskip("rclpy")
+from bagtools import decode_rosbag2  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
@@ -86,8 +88,9 @@ def stop(proc: subprocess.Popen[bytes], sig: int, log: Path, timeout: float = 30
 
 def recorder_cmd(out: Path, *params: str, params_file: Path | None = None) -> list[str]:
     args = ["--params-file", str(params_file)] if params_file else []
-    args += ["-p", f"out:={out}", "-p", "qos:=reliable", "-p", "qos_depth:=1000", "-p", "discovery_interval:=0.1",
-            "-p", "extra_topics:=[/sim/world]", "-p", "report_interval:=1.0"]
+    args += ["-p", f"out:={out}", "-p", "qos:=reliable", "-p", "qos_depth:=1000",
+             "-p", "discovery_interval:=0.1", "-p", "extra_topics:=[/sim/world]",
+             "-p", "report_interval:=1.0"]
     for p in params:
         args += ["-p", p]
     return [PY, "-m", "ros_ssl.nodes.recorder", "--ros-args", *args]
@@ -117,6 +120,8 @@ def bag_messages(path: Path, killed: bool = False) -> tuple[dict[str, list[bytes
     theirs: dict[str, list[bytes]] = {}
     for topic, data in mcap_messages(path):
         theirs.setdefault(topic, []).append(data)
+    # Every message also decodes by its stored schema with the MCAP ROS 2 decoder, as ROS 2 tools read it.
+    assert decode_rosbag2(path) == Counter({t: len(v) for t, v in theirs.items()})
     return ours, theirs
 
 
@@ -152,7 +157,8 @@ def wait_flushed(path: Path, sent: dict[str, list[Any]], log: Path, timeout: flo
 def same_messages(got: list[bytes], sent: list[tuple[Any, bytes]]) -> bool:
     """Equal message by message once deserialized (alignment padding bytes are unspecified in CDR)."""
     return len(got) == len(sent) and all(
-        deserialize_message(g, cls) == deserialize_message(x, cls) for g, (cls, x) in zip(got, sent))
+        deserialize_message(g, cls) == deserialize_message(x, cls)
+        for g, (cls, x) in zip(got, sent, strict=True))
 
 
 class RobotSide:
@@ -165,9 +171,9 @@ class RobotSide:
 
         self.types = (Range, CompressedImage, Odometry)
         qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+        camera = "/camera/image_raw/compressed"
         self.pubs = {"/proximity/center": node.create_publisher(Range, "/proximity/center", qos),
-                     "/camera/image_raw/compressed": node.create_publisher(CompressedImage,
-                                                                           "/camera/image_raw/compressed", qos),
+                     camera: node.create_publisher(CompressedImage, camera, qos),
                      "/odom": node.create_publisher(Odometry, "/odom", qos)}
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -203,7 +209,8 @@ def test_recorder_sigint_writes_every_message_in_a_complete_bag(tmp_path: Path, 
     domain = BASE_DOMAIN
     out, log = tmp_path / "bag", tmp_path / "recorder.log"
     params = tmp_path / "recorder.yaml"  # an ordinary ROS 2 parameter file
-    params.write_text(yaml.safe_dump({"recorder": {"ros__parameters": {"profile": "sim", "flush_interval": 0.5}}}))
+    parameters = {"profile": "sim", "flush_interval": 0.5}
+    params.write_text(yaml.safe_dump({"recorder": {"ros__parameters": parameters}}))
     with ros_side(domain, monkeypatch) as (node, executor):
         robot = RobotSide(node)
         proc = start(recorder_cmd(out, params_file=params), domain, log)
@@ -264,8 +271,8 @@ def test_auto_qos_matches_the_publishers() -> None:
 
 def test_a_bad_parameter_stops_the_node_naming_it(tmp_path: Path) -> None:
     out = subprocess.run([PY, "-m", "ros_ssl.nodes.recorder", "--ros-args", "-p", f"out:={tmp_path / 'b'}",
-                          "-p", "flush_interval:=0.0"], env=env(BASE_DOMAIN + 4), capture_output=True, text=True,
-                         timeout=60)
+                          "-p", "flush_interval:=0.0"], env=env(BASE_DOMAIN + 4), capture_output=True,
+                         text=True, timeout=60, check=False)
     assert out.returncode == 2
     assert "error: node recorder: parameter flush_interval" in out.stderr and "out of range" in out.stderr
     assert not (tmp_path / "b").exists()
@@ -378,13 +385,15 @@ def test_sim_detect_publishes_the_models_predictions_and_drives(tmp_path: Path, 
 
         def probs(stamp: int) -> np.ndarray:
             if stamp not in expected:
-                expected[stamp] = model.predict(decode_image(CompressedImage(format="jpeg", data=frames[stamp])))
+                image = decode_image(CompressedImage(format="jpeg", data=frames[stamp]))
+                expected[stamp] = model.predict(image)
             return expected[stamp]
 
         def matched() -> list[int]:  # frames seen here whose ranges arrived too
             return [t for t in frames if len(ranges.get(t, {})) == len(profile.sensor_names)]
 
-        def arrays_seen() -> int:  # frames seen here whose prediction array arrived (topics match independently)
+        # Frames seen here whose prediction array arrived (topics are delivered independently).
+        def arrays_seen() -> int:
             return sum(any(np.allclose(a, probs(t), atol=1e-6) for a in arrays) for t in matched())
 
         try:
@@ -393,9 +402,11 @@ def test_sim_detect_publishes_the_models_predictions_and_drives(tmp_path: Path, 
                 bad.publish(CompressedImage(format="jpeg", data=b"not a jpeg"))
                 executor.spin_once(timeout_sec=0.05)
             n = len(arrays)
-            spin_until(executor, lambda: len(arrays) >= n + 10 and len(cmds) >= 10 and len(matched()) >= 5, 60,
+            spin_until(executor,
+                       lambda: len(arrays) >= n + 10 and len(cmds) >= 10 and len(matched()) >= 5, 60,
                        "predictions for frames seen here, and commands")
-            spin_until(executor, lambda: arrays_seen() >= 5, 30, "prediction arrays equal to the model's output")
+            spin_until(executor, lambda: arrays_seen() >= 5, 30,
+                       "prediction arrays equal to the model's output")
         finally:
             code = stop(proc, signal.SIGINT, log)
     text = log.read_text()

@@ -19,8 +19,9 @@ DETECTOR = RunConfig(
     model="paper_cnn", image_hw=(64, 80), label_shape=(2, 3),
     geometry=LabelGeometry.sensor_distance(["left", "right"], [0.0, 0.1, 0.2]), mean=(0.4, 0.5, 0.6),
     std=(0.2, 0.2, 0.2), dataset="/data/ds", split=Split(("r0", "r1"), ("r2",), ("r3",)),
-    groups=Split(("world0",), ("world1",), ("world2",)), recipe=load_recipe(None, {"epochs": 3, "augment.flip": 0}),
-    world_size=2, versions={"ros_ssl": "0.1.0", "torch": "2.x"})
+    groups=Split(("world0",), ("world1",), ("world2",)),
+    recipe=load_recipe(None, {"epochs": 3, "augment.flip": 0}), world_size=2,
+    versions={"ros_ssl": "0.1.0", "torch": "2.x"})
 SSL = PretrainRunConfig(
     method="byol", model="paper_cnn", image_hw=(64, 80), mean=(0.4, 0.5, 0.6), std=(0.2, 0.2, 0.2),
     dataset="/data/ds", frames=96, recordings=(0, 2),
@@ -33,11 +34,12 @@ def test_both_kinds_write_todays_keys_and_read_back_equal(tmp_path: Path) -> Non
     write_run_config(tmp_path / "ssl", SSL)
     det = yaml.safe_load((tmp_path / "det" / "config.yaml").read_text())
     ssl = yaml.safe_load((tmp_path / "ssl" / "config.yaml").read_text())
-    assert list(det) == ["model", "image_hw", "label_shape", "geometry", "mean", "std", "dataset", "split", "groups",
-                         "recipe", "world_size", "versions"]
-    assert list(ssl) == ["kind", "method", "model", "image_hw", "mean", "std", "dataset", "frames", "recordings",
-                         "recipe", "world_size", "versions"]
-    assert det["geometry"] == {"kind": "sensor_distance", "sensors": ["left", "right"], "distances": [0.0, 0.1, 0.2]}
+    assert list(det) == ["model", "image_hw", "label_shape", "geometry", "mean", "std", "dataset", "split",
+                         "groups", "recipe", "world_size", "versions"]
+    assert list(ssl) == ["kind", "method", "model", "image_hw", "mean", "std", "dataset", "frames",
+                         "recordings", "recipe", "world_size", "versions"]
+    assert det["geometry"] == {"kind": "sensor_distance", "sensors": ["left", "right"],
+                               "distances": [0.0, 0.1, 0.2]}
     assert det["split"]["val"] == ["r2"] and ssl["kind"] == "ssl" and ssl["recordings"] == [0, 2]
     assert read_run_config(tmp_path / "det") == DETECTOR
     assert read_run_config(tmp_path / "ssl") == SSL
@@ -54,7 +56,7 @@ def test_an_older_detector_config_without_groups_reads(tmp_path: Path) -> None:
 
 
 def test_bad_configs_name_the_file_and_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(TrainingError, match="is not a training run: config.yaml not found"):
+    with pytest.raises(TrainingError, match=r"is not a training run: config\.yaml not found"):
         read_run_config(tmp_path)
     file = tmp_path / "config.yaml"
     file.write_text(yaml.safe_dump(dict(DETECTOR.to_dict(), kind="moco")))
@@ -63,7 +65,8 @@ def test_bad_configs_name_the_file_and_the_problem(tmp_path: Path) -> None:
     data = DETECTOR.to_dict()
     del data["label_shape"]
     file.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"config.yaml is not a detector run config: missing key 'label_shape'"):
+    with pytest.raises(ConfigError,
+                       match=r"config.yaml is not a detector run config: missing key 'label_shape'"):
         read_run_config(tmp_path)
     file.write_text(yaml.safe_dump(dict(SSL.to_dict(), frames="many")))
     with pytest.raises(ConfigError, match="is not an SSL run config"):

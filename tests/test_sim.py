@@ -11,20 +11,21 @@ import pytest
 
 pytest.importorskip("pybullet")
 
-from mcap.reader import make_reader  # noqa: E402
-from mcap_ros2.decoder import DecoderFactory  # noqa: E402
+from bagtools import decode_rosbag2
+from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
 
-from ros_ssl.bag.streams import TRUTH_TOPIC, WORLD_TOPIC, read_streams  # noqa: E402
-from ros_ssl.config import load_profile  # noqa: E402
-from ros_ssl.config.profile import profile_from_dict  # noqa: E402
-from ros_ssl.errors import BagError, RosSslError  # noqa: E402
-from ros_ssl.msgs.poses import wrap_angle  # noqa: E402
-from ros_ssl.sim.geometry import clearance, raycast, shapes_of  # noqa: E402
-from ros_ssl.sim.policy import Mode, WanderPolicy  # noqa: E402
-from ros_ssl.sim.record import EPOCH_NS, simulate  # noqa: E402
-from ros_ssl.sim.robot import DriveParams, SimRobot  # noqa: E402
-from ros_ssl.sim.scene import Scene  # noqa: E402
-from ros_ssl.sim.world import PASSAGE, generate_world  # noqa: E402
+from ros_ssl.bag.streams import TRUTH_TOPIC, WORLD_TOPIC, read_streams
+from ros_ssl.config import load_profile
+from ros_ssl.config.profile import profile_from_dict
+from ros_ssl.errors import BagError, RosSslError
+from ros_ssl.msgs.poses import wrap_angle
+from ros_ssl.sim.geometry import clearance, raycast, shapes_of
+from ros_ssl.sim.policy import Mode, WanderPolicy
+from ros_ssl.sim.record import EPOCH_NS, simulate
+from ros_ssl.sim.robot import DriveParams, SimRobot
+from ros_ssl.sim.scene import Scene
+from ros_ssl.sim.world import PASSAGE, generate_world
 
 PROFILE = load_profile("sim")
 SECONDS = 4.0
@@ -182,12 +183,12 @@ def test_policy_makes_straight_approaches_and_never_penetrates() -> None:
     step = np.hypot(*np.diff(poses_a[:, :2], axis=0).T)
     straight = (step > 1e-4) & (np.abs(np.diff(poses_a[:, 2])) < 1e-9)
     runs, run = [], 0.0
-    for ok, d in zip(straight, step):
+    for ok, d in zip(straight, step, strict=True):
         if ok:
             run += d
         elif run:
-            runs, run = runs + [run], 0.0
-    assert sum(r >= 0.35 for r in runs + [run]) >= 2  # straight approaches long enough to label 0.30 m
+            runs, run = [*runs, run], 0.0
+    assert sum(r >= 0.35 for r in [*runs, run]) >= 2  # straight approaches long enough to label 0.30 m
 
 
 # -- bags -----------------------------------------------------------------------------------------
@@ -209,6 +210,7 @@ def test_bag_reads_back_with_independent_mcap_reader(bag: Path) -> None:
     assert types[TRUTH_TOPIC] == types["/odom"] == {"nav_msgs/msg/Odometry"}
     assert types[WORLD_TOPIC] == {"std_msgs/msg/String"}
     assert json.loads(msgs[WORLD_TOPIC][0][2].data) == generate_world(SEED)
+    assert decode_rosbag2(bag) == {topic: len(rows) for topic, rows in msgs.items()}
 
 
 def test_bag_frame_ids_and_values(bag: Path) -> None:
@@ -252,6 +254,7 @@ def _relative(origin: np.ndarray, poses: np.ndarray) -> np.ndarray:
     return np.stack([c * dx + s * dy, -s * dx + c * dy, wrap_angle(poses[:, 2] - origin[2])], axis=1)
 
 
+@pytest.mark.slow
 def test_same_seed_same_bag_also_with_render_workers(tmp_path: Path) -> None:
     a = simulate(tmp_path / "a", 1.5, 9, PROFILE, progress=False, workers=1).path
     b = simulate(tmp_path / "b", 1.5, 9, PROFILE, progress=False, workers=2).path
@@ -302,3 +305,4 @@ def test_cli_simulate_and_help(tmp_path: Path) -> None:
                                  "--workers", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "15 frames" in result.output and (tmp_path / "b" / "metadata.yaml").exists()
+    assert len(_read_mcap(tmp_path / "b")[PROFILE.camera.topic]) == 15  # one second at 15 frames/s

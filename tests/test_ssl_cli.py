@@ -9,13 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from ros_ssl.cli.main import _register, app
+from ros_ssl.data import load_dataset
 from ros_ssl.errors import ConfigError
 from ros_ssl.models import Detector, build_encoder
+from ros_ssl.ssl.embed import embed_frames, load_run_encoder
 from ros_ssl.ssl.recipe import load_pretrain_recipe
 from ros_ssl.train.checkpoint import load_encoder_weights
 from ros_ssl.train.run_config import PretrainRunConfig, RunConfig, read_run_config
@@ -69,7 +72,33 @@ def test_embed_writes_a_neighbour_grid(tiny: Path, tmp_path: Path) -> None:
     import cv2
 
     image = cv2.imread(str(png))
-    assert image is not None and image.shape[0] > 3 * 128 and image.shape[1] > 5 * 160
+    h, w, pad = 2 * 64, 2 * 80, 4  # frames drawn at twice their size, 4 white pixels apart
+    assert image.shape == (3 * (h + pad) + pad, 5 * (w + pad) + pad, 3)
+    grid = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    ds = load_dataset(tiny)
+    frames = np.array(ds.frames)  # a writable copy for torch
+    stamps, recording = np.asarray(ds.stamps), np.asarray(ds.recording)
+    big = frames.repeat(2, axis=1).repeat(2, axis=2)
+    encoder, config = load_run_encoder(run)
+    emb = embed_frames(encoder, frames, config.mean, config.std)
+
+    def tile(r: int, c: int) -> np.ndarray:
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        return grid[y:y + h, x:x + w]
+
+    for r in range(3):
+        query_tile = tile(r, 0)
+        assert tuple(query_tile[0, 0]) == (255, 0, 0)  # the query's red frame
+        # Inside its frame the query tile is exactly one dataset frame.
+        matches = np.flatnonzero((big[:, 4:-4, 4:-4] == query_tile[4:-4, 4:-4]).all(axis=(1, 2, 3)))
+        assert len(matches) == 1, matches
+        query = int(matches[0])
+        # Its true nearest neighbours, by brute force over the embeddings: cosine, near-in-time copies out.
+        candidates = [i for i in range(len(frames))
+                      if not (recording[i] == recording[query] and abs(stamps[i] - stamps[query]) <= 0.5)]
+        nearest = sorted(candidates, key=lambda i: -float(emb[i] @ emb[query]))[:4]
+        for c, expected in enumerate(nearest, start=1):
+            assert np.array_equal(tile(r, c)[20:], big[expected, 20:]), (r, c)  # below the similarity text
 
 
 def test_recipes_load_and_bad_ones_name_the_problem() -> None:
@@ -87,6 +116,7 @@ def test_recipes_load_and_bad_ones_name_the_problem() -> None:
         load_pretrain_recipe(None, {"method": "moco"})
 
 
+@pytest.mark.slow
 def test_study_quick_runs_end_to_end(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "study"
     text = invoke("study", "--out", out, "--quick", "--dataset", tiny, "--methods", "temporal", "--fractions",
@@ -111,6 +141,7 @@ def test_study_quick_runs_end_to_end(tiny: Path, tmp_path: Path) -> None:
     assert json.loads((out / "study.json").read_text())["results"] == summary["results"]
 
 
+@pytest.mark.slow
 def test_pretrain_under_torchrun_with_two_gloo_processes(tiny: Path, tmp_path: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = dict(os.environ, OMP_NUM_THREADS="1")

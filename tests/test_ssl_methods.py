@@ -145,7 +145,7 @@ def test_view_transform_and_multi_view() -> None:
     assert isinstance(views, list) and len(views) == 2
     assert all(v.dtype == torch.uint8 and v.shape == img.shape for v in views)
     assert not torch.equal(views[0], views[1])
-    with pytest.raises(ConfigError, match="augment.flip"):
+    with pytest.raises(ConfigError, match=r"augment\.flip"):
         view_transform(AugmentConfig(flip=2.0))
 
 
@@ -174,5 +174,5 @@ def test_neighbour_table_and_near_mask_match_brute_force() -> None:
         assert [j for j in range(n) if mask[i, j] and j != i] == want
     assert mask.diagonal().all()
     assert 0 < len(index) < n * (n - 1)
-    with pytest.raises(ConfigError, match="positives.max_dt"):
+    with pytest.raises(ConfigError, match=r"positives\.max_dt"):
         Neighbourhood(max_dt=0).validate()

@@ -46,7 +46,8 @@ def test_masked_bce_matches_a_hand_computation() -> None:
     assert logits.grad[0, 0, 1] == 0  # unknown cells get no gradient
 
     weighted = masked_bce(logits, labels, mask, pos_weight=torch.tensor(4.0))
-    assert weighted.item() == pytest.approx((_bce(0.0, 1, 4) + _bce(-1.0, 0, 4) + _bce(3.0, 1, 4)) / 3, rel=1e-6)
+    expected = (_bce(0.0, 1, 4) + _bce(-1.0, 0, 4) + _bce(3.0, 1, 4)) / 3
+    assert weighted.item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_masked_bce_without_known_cells_is_zero_with_a_gradient() -> None:
@@ -134,7 +135,8 @@ def test_split_keeps_every_group_in_one_part(tiny: Path) -> None:
     groups = ds.groups()
     split = split_recordings(ds, 0.2, 0.2, seed=3)
     parts = [{groups[i] for i in p} for p in (split.train, split.val, split.test)]
-    assert all(parts) and not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert all(parts)
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
     assert sorted(split.train + split.val + split.test) == list(range(12))
     thin = split_recordings(ds, 0.2, 0.2, seed=3, train_fraction=0.25)
     assert set(thin.train) < set(split.train) and len(thin.train) == round(0.25 * len(split.train))
@@ -152,7 +154,8 @@ def test_batches_mix_recordings_and_stay_uint8(tiny: Path) -> None:
     assert batch["mask"].dtype == torch.bool and batch["labels"].shape == (16, 5, 4)
     assert len(np.unique(ds.recording[batch["index"].numpy()])) > 3  # not a contiguous slice
     set_epoch(loader, 0, seed=1)
-    assert all(torch.equal(a, b["index"]) for a, b in zip(first, loader))  # reproducible per epoch
+    # Reproducible per epoch.
+    assert all(torch.equal(a, b["index"]) for a, b in zip(first, loader, strict=True))
     ordered = make_loader(tiny, indices, 50, shuffle=False, with_truth=True)
     got = torch.cat([b["index"] for b in ordered]).numpy()
     assert np.array_equal(got, indices)
@@ -222,14 +225,15 @@ def test_recipes_in_training_load_and_validate() -> None:
 def test_recipe_overrides_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("model: resnet18\nepochs: 3\naugment: {flip: 0.0}\n")
-    recipe = load_recipe(path, parse_overrides(["lr=0.01", "augment.noise=0", "pos_weight=auto", "mean=[0,0,0]"]))
+    overrides = parse_overrides(["lr=0.01", "augment.noise=0", "pos_weight=auto", "mean=[0,0,0]"])
+    recipe = load_recipe(path, overrides)
     assert (recipe.model, recipe.epochs, recipe.lr, recipe.pos_weight) == ("resnet18", 3, 0.01, "auto")
     assert recipe.augment.flip == 0.0 and recipe.augment.noise == 0.0 and recipe.mean == (0.0, 0.0, 0.0)
     with pytest.raises(ConfigError, match="unknown recipe key"):
         load_recipe(None, {"learning_rate": 1})
     with pytest.raises(ConfigError, match="recipe field epochs is 'ten'"):
         load_recipe(None, {"epochs": "ten"})
-    with pytest.raises(ConfigError, match="augment.flip"):
+    with pytest.raises(ConfigError, match=r"augment\.flip"):
         load_recipe(None, {"augment.flip": 2})
     with pytest.raises(ConfigError, match="freeze"):
         load_recipe(None, {"freeze": True})
@@ -269,14 +273,16 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path: Path) -> None:
 def test_train_step_under_autocast_and_channels_last() -> None:
     # The GPU path (bf16 autocast, channels_last) on CPU: the loss stays finite and the weights move.
     torch.manual_seed(0)
-    model = Detector(build_encoder("mobilenet_v3_small", (32, 40)), (5, 4)).to(memory_format=torch.channels_last)
+    model = Detector(build_encoder("mobilenet_v3_small", (32, 40)), (5, 4))
+    model = model.to(memory_format=torch.channels_last)
     before = [p.detach().clone() for p in model.parameters()]
     batch = {"image": torch.randint(0, 256, (4, 3, 32, 40), dtype=torch.uint8),
-             "labels": torch.randint(0, 2, (4, 5, 4), dtype=torch.uint8), "mask": torch.ones(4, 5, 4, dtype=torch.bool)}
-    setup = StepSetup(torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), pos_weight=torch.full((5, 4), 2.0),
-                      channels_last=True)
+             "labels": torch.randint(0, 2, (4, 5, 4), dtype=torch.uint8),
+             "mask": torch.ones(4, 5, 4, dtype=torch.bool)}
+    setup = StepSetup(torch.device("cpu"), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
+                      pos_weight=torch.full((5, 4), 2.0), channels_last=True)
     with autocast(torch.device("cpu"), torch.bfloat16):
         loss = detector_loss(model, batch, setup)
     optimizer_step(loss, torch.optim.AdamW(model.parameters(), lr=1e-3), None)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

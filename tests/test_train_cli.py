@@ -43,6 +43,7 @@ def run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return out, output
 
 
+@pytest.mark.slow
 def test_train_learns_and_writes_the_run_directory(run: tuple[Path, str]) -> None:
     out, output = run
     for name in ("config.yaml", "metrics.csv", "metrics.json", "auc_vs_distance.png", "samples.png",
@@ -57,6 +58,7 @@ def test_train_learns_and_writes_the_run_directory(run: tuple[Path, str]) -> Non
     assert "mean AUC (known labels)" in output and "center_left" in output
 
 
+@pytest.mark.slow
 def test_evaluate_writes_the_metrics_schema(run: tuple[Path, str], dataset: Path, tmp_path: Path) -> None:
     out, _ = run
     output = _invoke("evaluate", out, dataset, "--split", "all", "--out", tmp_path, "--bootstrap", "50")
@@ -75,6 +77,7 @@ def test_evaluate_writes_the_metrics_schema(run: tuple[Path, str], dataset: Path
     assert output.splitlines()[0].split() == ["distance", *metrics["sensors"]]
 
 
+@pytest.mark.slow
 def test_resume_continues_and_a_used_out_is_refused(run: tuple[Path, str], dataset: Path,
                                                     tmp_path: Path) -> None:
     out, _ = run
@@ -92,6 +95,7 @@ def test_resume_continues_and_a_used_out_is_refused(run: tuple[Path, str], datas
     assert load_checkpoint(copy / "checkpoints" / "last.pt")["epoch"] == EPOCHS
 
 
+@pytest.mark.slow
 def test_init_and_freeze_train_only_the_head(run: tuple[Path, str], dataset: Path, tmp_path: Path) -> None:
     out, _ = run
     probe = tmp_path / "probe"
@@ -107,16 +111,18 @@ def test_init_and_freeze_train_only_the_head(run: tuple[Path, str], dataset: Pat
 
 def test_a_non_finite_loss_stops_with_a_clear_error(dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="training loss became nan in epoch 1"):
-        _invoke("train", dataset, "--out", tmp_path / "nan", "--epochs", 1, "--set", "std=[1.0e-40, 1.0e-40, 1.0e-40]",
-                *FAST)
+        _invoke("train", dataset, "--out", tmp_path / "nan", "--epochs", 1,
+                "--set", "std=[1.0e-40, 1.0e-40, 1.0e-40]", *FAST)
 
 
+@pytest.mark.slow
 def test_evaluate_on_another_dataset_needs_split_all(run: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = run
     other = make_synthetic_dataset(tmp_path / "other", recordings=3, frames=16, seed=5, distance_step=0.1,
                                    image_hw=(32, 40))
     with pytest.raises(DatasetError, match="shares no recording"):
         _invoke("evaluate", out, other, "--out", tmp_path / "e1", "--bootstrap", "0", "--no-plots")
-    _invoke("evaluate", out, other, "--split", "all", "--out", tmp_path / "e2", "--bootstrap", "0", "--no-plots")
+    _invoke("evaluate", out, other, "--split", "all", "--out", tmp_path / "e2", "--bootstrap", "0",
+            "--no-plots")
     metrics = json.loads((tmp_path / "e2" / "metrics.json").read_text())
     assert metrics["counts"]["recordings"] == 3 and "auc_ci" not in metrics

@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ros_ssl.errors import BagError
 
@@ -32,6 +32,7 @@ PAD_OP = 0x80  # first of the opcodes MCAP reserves for private records
 _PAGE = 4096
 _PREFIX = 9  # opcode (1) + record length (8)
 _IOV_MAX = 1024
+_Buffer = bytes | bytearray | memoryview
 CHUNK_BYTES = 1 << 20  # messages are grouped into chunks of about this size, each written when full
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 
@@ -61,7 +62,7 @@ _INDEX_OVERHEAD = _PREFIX + 64  # chunk index record fields, without per-channel
 _STATS_OVERHEAD = _PREFIX + 46  # statistics record fields, without per-channel counts
 
 
-def _pwrite_all(fd: int, parts: list[Any], offset: int) -> None:
+def _pwrite_all(fd: int, parts: Sequence[_Buffer], offset: int) -> None:
     """Write buffers back to back at ``offset`` without joining them (no copy), finishing short writes."""
     views = [memoryview(p).cast("B") for p in parts if len(p)]
     while views:
@@ -183,7 +184,7 @@ class DurableMcapFile:
         if self._tail == self._pos:
             return
         end, tail = self._tail, b""
-        if _PAGE - _PREFIX < end % _PAGE:  # keep the next pad prefix inside one page: add an empty record
+        if end % _PAGE > _PAGE - _PREFIX:  # keep the next pad prefix inside one page: add an empty record
             tail, end = _pad_prefix(0), end + _PREFIX
         if end + _PREFIX + len(self._summary(0)) > self.capacity - _TRAILER:
             raise BagError(f"bag file {self.path} overflowed its {self.capacity} bytes; "
@@ -217,9 +218,9 @@ class DurableMcapFile:
             self._fd = -1
 
     # -- internals ---------------------------------------------------------------------------------
-    def _write(self, parts: list[bytes | bytearray]) -> None:
+    def _write(self, records: Sequence[bytes | bytearray]) -> None:
         """Write records after the last ones, inside the pad, holding back the first 9 bytes of a block."""
-        parts = [p for p in parts if p]
+        parts: list[_Buffer] = [p for p in records if p]
         if not parts:
             return
         size = sum(map(len, parts))

@@ -33,7 +33,8 @@ class BagSummary:
 
     def format(self) -> str:
         lines = [f"bag:      {self.path}", f"duration: {self.duration_s:.2f} s",
-                 f"{'topic':40s} {'type':36s} {'count':>7s} {'rate Hz':>8s} {'max gap s':>9s} {'backwards':>9s}"]
+                 (f"{'topic':40s} {'type':36s} {'count':>7s} {'rate Hz':>8s} {'max gap s':>9s} "
+                  f"{'backwards':>9s}")]
         for t in self.topics:
             lines.append(f"{t.name:40s} {t.msgtype:36s} {t.count:7d} {t.rate_hz:8.2f} {t.max_gap_s:9.3f} "
                          f"{t.backwards:9d}")

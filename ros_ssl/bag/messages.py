@@ -5,33 +5,32 @@ Used by the simulator and by tests that make small bags in ``tmp_path``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from ros_ssl.bag.writer import TYPESTORE
+# The kilted classes are the ones ros_ssl.bag.writer.TYPESTORE serialises; imported by name they type-check.
+from rosbags.typesys.stores.ros2_kilted import builtin_interfaces__msg__Time as Time
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Point as Point
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Pose as Pose
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__PoseWithCovariance as PoseWithCovariance
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Quaternion as Quaternion
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Transform as Transform
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__TransformStamped as TransformStamped
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Twist as Twist
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__TwistWithCovariance as TwistWithCovariance
+from rosbags.typesys.stores.ros2_kilted import geometry_msgs__msg__Vector3 as Vector3
+from rosbags.typesys.stores.ros2_kilted import nav_msgs__msg__Odometry as Odometry
+from rosbags.typesys.stores.ros2_kilted import sensor_msgs__msg__CompressedImage as CompressedImage
+from rosbags.typesys.stores.ros2_kilted import sensor_msgs__msg__Image as Image
+from rosbags.typesys.stores.ros2_kilted import sensor_msgs__msg__LaserScan as LaserScan
+from rosbags.typesys.stores.ros2_kilted import sensor_msgs__msg__Range as Range
+from rosbags.typesys.stores.ros2_kilted import std_msgs__msg__Header as Header
+from rosbags.typesys.stores.ros2_kilted import std_msgs__msg__String as String
+from rosbags.typesys.stores.ros2_kilted import tf2_msgs__msg__TFMessage as TFMessage
+
 from ros_ssl.msgs.images import encode_compressed, encode_raw
 from ros_ssl.msgs.poses import quaternion_from_yaw
-
-_T = TYPESTORE.types
-Time = _T["builtin_interfaces/msg/Time"]
-Header = _T["std_msgs/msg/Header"]
-Image = _T["sensor_msgs/msg/Image"]
-CompressedImage = _T["sensor_msgs/msg/CompressedImage"]
-Range = _T["sensor_msgs/msg/Range"]
-LaserScan = _T["sensor_msgs/msg/LaserScan"]
-Odometry = _T["nav_msgs/msg/Odometry"]
-String = _T["std_msgs/msg/String"]
-TFMessage = _T["tf2_msgs/msg/TFMessage"]
-TransformStamped = _T["geometry_msgs/msg/TransformStamped"]
-Transform = _T["geometry_msgs/msg/Transform"]
-Vector3 = _T["geometry_msgs/msg/Vector3"]
-Quaternion = _T["geometry_msgs/msg/Quaternion"]
-Point = _T["geometry_msgs/msg/Point"]
-Pose = _T["geometry_msgs/msg/Pose"]
-PoseWithCovariance = _T["geometry_msgs/msg/PoseWithCovariance"]
-Twist = _T["geometry_msgs/msg/Twist"]
-TwistWithCovariance = _T["geometry_msgs/msg/TwistWithCovariance"]
 
 INFRARED = 1
 
@@ -59,8 +58,8 @@ def range_msg(stamp_ns: int, frame_id: str, value: float, max_range: float, min_
                  min_range=min_range, max_range=max_range, range=float(value), variance=0.0)
 
 
-def scan_msg(stamp_ns: int, frame_id: str, values: Sequence[float], angle_min: float, angle_increment: float,
-             range_max: float, range_min: float = 0.0) -> LaserScan:
+def scan_msg(stamp_ns: int, frame_id: str, values: Sequence[float] | np.ndarray, angle_min: float,
+             angle_increment: float, range_max: float, range_min: float = 0.0) -> LaserScan:
     n = len(values)
     return LaserScan(header=header(stamp_ns, frame_id), angle_min=angle_min,
                      angle_max=angle_min + angle_increment * max(n - 1, 0), angle_increment=angle_increment,
@@ -100,5 +99,8 @@ def string_msg(text: str) -> String:
 
 
 __all__ = [
+    "INFRARED", "CompressedImage", "Header", "Image", "LaserScan", "Odometry", "Point", "Pose",
+    "PoseWithCovariance", "Quaternion", "Range", "String", "TFMessage", "Time", "Transform",
+    "TransformStamped", "Twist", "TwistWithCovariance", "Vector3",
     "compressed_msg", "header", "image_msg", "odometry_msg", "range_msg", "scan_msg", "string_msg", "tf_msg",
 ]

@@ -7,9 +7,10 @@ definitions (rosbag2 before iron) fall back to ``distro``'s definitions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Reader as Reader2
@@ -42,7 +43,8 @@ class BagReader:
     def __init__(self, path: str | Path, distro: str = "humble") -> None:
         self.path = Path(path)
         if distro not in DISTROS:
-            raise BagError(f"unknown ROS distro {distro!r} for {self.path}; expected one of {sorted(DISTROS)}")
+            raise BagError(f"unknown ROS distro {distro!r} for {self.path}; "
+                           f"expected one of {sorted(DISTROS)}")
         self._distro = DISTROS[distro]
         self._reader: AnyReader | None = None
 
@@ -54,7 +56,8 @@ class BagReader:
         if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
             files = sorted(self.path.glob("*.mcap")) + sorted(self.path.glob("*.db3"))
             if not files:
-                raise BagError(f"bag {self.path} is a directory with neither metadata.yaml nor .mcap/.db3 files")
+                raise BagError(f"bag {self.path} is a directory with neither metadata.yaml "
+                               "nor .mcap/.db3 files")
         try:
             reader = AnyReader([self.path], default_typestore=get_typestore(self._distro))
             if self.path.is_dir() and not reader.is2:

@@ -46,7 +46,7 @@ class TopicRate:
 
 
 class _Counters:
-    __slots__ = ("received", "bytes", "written", "dropped", "lost", "mark_received", "mark_bytes")
+    __slots__ = ("bytes", "dropped", "lost", "mark_bytes", "mark_received", "received", "written")
 
     def __init__(self) -> None:
         self.received = self.bytes = self.written = self.dropped = self.lost = 0
@@ -153,7 +153,7 @@ class RecorderCore:
                 if time.monotonic() >= deadline:
                     self.bag.commit()
                     deadline = time.monotonic() + self.policy.flush_interval_s
-        except BaseException as err:  # surfaced through ``error``; the bag keeps its last commit
+        except BaseException as err:  # noqa: BLE001 - surfaced via ``error``; the bag keeps its last commit
             with self._cv:
                 self.error = err
                 self._queue.clear()

@@ -68,6 +68,7 @@ class _Open:
     mcap: DurableMcapFile
     info: _FileInfo
     channels: dict[str, int] = field(default_factory=dict)
+    schemas: dict[str, int] = field(default_factory=dict)  # message type -> schema id: one per type
 
 
 class RecordingBag:
@@ -180,15 +181,22 @@ class RecordingBag:
         f.channels.clear()
 
     def _add_channel(self, f: _Open, spec: TopicSpec) -> int:
+        """A channel for ``spec`` in the open file; topics of one type share one schema, as rosbag2 writes."""
+        sid = f.schemas.get(spec.msgtype)
+        if sid is None:
+            sid = f.schemas[spec.msgtype] = len(f.schemas) + 1
+            f.mcap.add_schema(sid, spec.msgtype, "ros2msg", spec.msgdef)
         cid = len(f.channels) + 1
-        f.mcap.add_schema(cid, spec.msgtype, "ros2msg", spec.msgdef)
-        f.mcap.add_channel(cid, cid, spec.name, {"offered_qos_profiles": _qos_yaml(spec.offered_qos)})
+        metadata = {"offered_qos_profiles": _qos_yaml(spec.offered_qos)}
+        if spec.type_hash:
+            metadata["topic_type_hash"] = spec.type_hash
+        f.mcap.add_channel(cid, sid, spec.name, metadata)
         f.channels[spec.name] = cid
         return cid
 
     @staticmethod
     def _topic_record_bytes(spec: TopicSpec) -> int:
-        text = spec.msgtype + spec.name + spec.msgtype + _qos_yaml(spec.offered_qos)
+        text = spec.msgtype + spec.name + spec.msgtype + _qos_yaml(spec.offered_qos) + spec.type_hash
         return 128 + len(text.encode()) + len(spec.msgdef.encode())
 
     def _committed_counts(self) -> dict[str, int]:
@@ -200,20 +208,18 @@ class RecordingBag:
 
     def _write_metadata(self) -> None:
         counts = self._committed_counts()
-        files = []
-        for info in self.files:
-            n = info.count
-            if self._file is not None and info is self._file.info:
-                n = sum(self._file.mcap.committed.values())
-                start, end = self._file.mcap.start_ns, self._file.mcap.end_ns
-            else:
-                start, end = info.start_ns, info.end_ns
-            files.append({"path": info.path, "starting_time": {"nanoseconds_since_epoch": start if n else 0},
-                          "duration": {"nanoseconds": max(end - start, 0) if n else 0}, "message_count": n})
-        live = [f for f in files if f["message_count"]]
-        start = min((f["starting_time"]["nanoseconds_since_epoch"] for f in live), default=0)
-        end = max((f["starting_time"]["nanoseconds_since_epoch"] + f["duration"]["nanoseconds"]
-                   for f in live), default=0)
+        # The open file counts only what its last commit made durable.
+        spans = [_FileInfo(info.path, self._file.mcap.start_ns, self._file.mcap.end_ns,
+                           sum(self._file.mcap.committed.values()))
+                 if self._file is not None and info is self._file.info else info
+                 for info in self.files]
+        live = [s for s in spans if s.count]
+        start = min((s.start_ns for s in live), default=0)
+        end = max((s.start_ns + max(s.end_ns - s.start_ns, 0) for s in live), default=0)
+        files = [{"path": s.path, "starting_time": {"nanoseconds_since_epoch": s.start_ns if s.count else 0},
+                  "duration": {"nanoseconds": max(s.end_ns - s.start_ns, 0) if s.count else 0},
+                  "message_count": s.count}
+                 for s in spans]
         meta = {"rosbag2_bagfile_information": {
             "version": 9,
             "storage_identifier": "mcap",
@@ -228,7 +234,7 @@ class RecordingBag:
                 for s in self.topics.values()],
             "compression_format": "",
             "compression_mode": "",
-            "relative_file_paths": [f["path"] for f in files],
+            "relative_file_paths": [s.path for s in spans],
             "files": files,
             "custom_data": {"recorder": "ros_ssl"},
             "ros_distro": "kilted",

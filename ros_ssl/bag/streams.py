@@ -8,9 +8,10 @@ Stamps are header stamps (sensor time); a zero header stamp falls back to the ba
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,8 @@ def camera_topic(bag: BagReader, profile: RobotProfile) -> str:
     names = {t.name for t in bag.topics()}
     if topic in names:
         return topic
-    sibling = topic[: -len(RAW_CAMERA_SUFFIX)] if topic.endswith(RAW_CAMERA_SUFFIX) else topic + RAW_CAMERA_SUFFIX
+    raw = topic.endswith(RAW_CAMERA_SUFFIX)
+    sibling = topic[: -len(RAW_CAMERA_SUFFIX)] if raw else topic + RAW_CAMERA_SUFFIX
     if sibling in names:
         return sibling
     raise BagError(f"bag {bag.path} has no camera topic {topic} (nor {sibling}); topics: {sorted(names)}")
@@ -110,8 +112,8 @@ def read_streams(path: str | Path, profile: RobotProfile, require_camera: bool =
                 rng_ns[i].append(_stamp(m))
                 rng[i].append(range_reading(m.msg))
         if odo.source == "tf" and not odom_ns:
-            raise BagError(f"bag {bag.path}: /tf has no transform chain {odo.odom_frame} -> {odo.base_frame}; "
-                           f"edges seen: {sorted(tf.edges_seen)[:10]}")
+            raise BagError(f"bag {bag.path}: /tf has no transform chain "
+                           f"{odo.odom_frame} -> {odo.base_frame}; edges seen: {sorted(tf.edges_seen)[:10]}")
     return Streams(
         path=Path(path), camera_topic=cam,
         camera_ns=np.asarray(cam_ns, np.int64),

@@ -18,6 +18,17 @@ from ros_ssl.errors import BagError
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 
 
+def topic_spec(name: str, msgtype: str, type_hash: str = "",
+               offered_qos: tuple[dict[str, Any], ...] = ()) -> TopicSpec:
+    """A topic as rosbag2 stores it: the ROS 2 definition of ``msgtype`` with every dependency
+    (``builtin_interfaces/Time stamp``, not ROS 1's ``time``), so any MCAP ROS 2 reader decodes it.
+
+    ``type_hash`` defaults to the typestore's RIHS01 hash; a recorder passes the publisher's.
+    """
+    msgdef, _ = TYPESTORE.generate_msgdef(msgtype, ros_version=2)
+    return TopicSpec(name, msgtype, msgdef, type_hash or TYPESTORE.hash_rihs01(msgtype), offered_qos)
+
+
 class BagWriter:
     """Write messages (rosbags objects, or already-serialized CDR bytes) to a new rosbag2 MCAP bag.
 
@@ -53,8 +64,7 @@ class BagWriter:
             raise BagError(f"bag {self.path} is not open; write inside 'with BagWriter(...)'")
         known = self._bag.topics.get(topic)
         if known is None:
-            msgdef, _ = TYPESTORE.generate_msgdef(msgtype, ros_version=2)
-            self._bag.add_topic(TopicSpec(topic, msgtype, msgdef, TYPESTORE.hash_rihs01(msgtype)))
+            self._bag.add_topic(topic_spec(topic, msgtype))
             self.counts[topic] = 0
         elif known.msgtype != msgtype:
             raise BagError(f"bag {self.path}: topic {topic} is {known.msgtype}, cannot also write {msgtype}")

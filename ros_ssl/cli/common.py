@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 ConfigOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--config", "-c", help="Robot profile: a YAML path or a built-in name (sim, thymio, "
                                        "thymio_scan). Default: sim."),
 ]
-BagArg = Annotated[Path, typer.Argument(help="A rosbag2 directory, .mcap or .db3 file, or a ROS 1 .bag file.")]
+BagArg = Annotated[Path,
+                   typer.Argument(help="A rosbag2 directory, .mcap or .db3 file, or a ROS 1 .bag file.")]

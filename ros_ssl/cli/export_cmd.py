@@ -12,7 +12,7 @@ refuses a variant that loses more than ``--auc-tolerance`` unless ``--force``. `
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -26,7 +26,7 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="New model package directory.")],
     variants: Annotated[str, typer.Option(help="Comma-separated: fp32, fp16, int8 (fp32 is always written).")]
     = "fp32",
-    dataset: Annotated[Optional[Path], typer.Option(help="Dataset for parity, INT8 calibration and the "
+    dataset: Annotated[Path | None, typer.Option(help="Dataset for parity, INT8 calibration and the "
                                                          "test AUC check. Default: the run's own.")] = None,
     auc_tolerance: Annotated[float, typer.Option(help="Largest test-AUC drop of a variant against fp32.")]
     = 0.01,
@@ -55,7 +55,7 @@ def infer(
     variant: Annotated[str, typer.Option(help="Model variant: fp32, fp16 or int8.")] = "fp32",
     providers: Annotated[str, typer.Option(help="Comma-separated providers (tensorrt, cuda, cpu). Default: "
                                                 "the best installed.")] = "",
-    edge_config: Annotated[Optional[Path], typer.Option(help="Edge runtime YAML (threads, TensorRT cache).")]
+    edge_config: Annotated[Path | None, typer.Option(help="Edge runtime YAML (threads, TensorRT cache).")]
     = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Frames per inference call.")] = 32,
     no_video: Annotated[bool, typer.Option("--no-video", help="Skip overlay.mp4 (faster).")] = False,

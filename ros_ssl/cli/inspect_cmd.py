@@ -17,7 +17,8 @@ from ros_ssl.config import load_profile
 
 @app.command("inspect")
 def inspect(bag: BagArg, config: ConfigOpt = None,
-            strict: bool = typer.Option(False, help="Exit 1 if a topic the profile needs is missing.")) -> None:
+            strict: bool = typer.Option(False,
+                                        help="Exit 1 if a topic the profile needs is missing.")) -> None:
     """Print a summary of BAG and whether the profile's camera, proximity and odometry topics are there."""
     summary = inspect_bag(bag, load_profile(config))
     typer.echo(summary.format())

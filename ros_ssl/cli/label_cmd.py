@@ -13,7 +13,7 @@ bags, accuracy / false-positive / false-negative rates of the pseudo-labels per 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -59,7 +59,7 @@ def label(bags: BagsArg, out: OutOpt, config: ConfigOpt = None,
 @app.command("label-stats")
 def label_stats(
         dataset: Annotated[Path, typer.Argument(help="Dataset directory written by 'ros-ssl label'.")],
-        out: Optional[Path] = typer.Option(
+        out: Path | None = typer.Option(
             None, "--out", "-o", help="Directory for the report files (default: the dataset).")) -> None:
     """Print and save coverage and pseudo-label accuracy against simulator truth per distance."""
     _report(dataset, out)

@@ -15,7 +15,7 @@ DistributedDataParallel.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -29,18 +29,18 @@ def pretrain_command(
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or continue with "
                                                           "--resume).")],
-    method: Annotated[Optional[str], typer.Option(help="simclr, temporal, byol, vicreg, rotation or mae "
+    method: Annotated[str | None, typer.Option(help="simclr, temporal, byol, vicreg, rotation or mae "
                                                        "(default: the recipe's).")] = None,
-    recipe: Annotated[Optional[str], typer.Option(help="Recipe YAML path or a name in training/ "
+    recipe: Annotated[str | None, typer.Option(help="Recipe YAML path or a name in training/ "
                                                        "(default: ssl_<method>).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.")] = None,
-    encoder: Annotated[Optional[str], typer.Option(help="Encoder: paper_cnn, resnet18, "
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder: paper_cnn, resnet18, "
                                                         "mobilenet_v3_small.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size per process.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed of initialisation, shuffling, "
+    batch_size: Annotated[int | None, typer.Option(help="Batch size per process.")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed of initialisation, shuffling, "
                                                      "augmentation.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Recipe override key=value "
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Recipe override key=value "
                                                                   "(repeatable), e.g. --set "
                                                                   "params.temperature=0.2.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
@@ -85,21 +85,21 @@ def embed_command(
 def study_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Study folder (created; a rerun finishes what is "
                                                           "missing).")],
-    dataset: Annotated[Optional[Path], typer.Option(help="Use this simulator dataset instead of simulating "
+    dataset: Annotated[Path | None, typer.Option(help="Use this simulator dataset instead of simulating "
                                                          "worlds.")] = None,
     quick: Annotated[bool, typer.Option(help="About a minute: 5 tiny worlds, one short epoch per run (a "
                                              "smoke test; the figures mean nothing).")] = False,
-    worlds: Annotated[Optional[int], typer.Option(help="Simulated worlds (one recording each).")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Simulated seconds per world.")] = None,
-    methods: Annotated[Optional[str], typer.Option(help="Comma-separated SSL methods (default: all "
+    worlds: Annotated[int | None, typer.Option(help="Simulated worlds (one recording each).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Simulated seconds per world.")] = None,
+    methods: Annotated[str | None, typer.Option(help="Comma-separated SSL methods (default: all "
                                                         "six).")] = None,
-    fractions: Annotated[Optional[str], typer.Option(help="Comma-separated shares of labelled training "
+    fractions: Annotated[str | None, typer.Option(help="Comma-separated shares of labelled training "
                                                           "recordings (default: 0.05,0.2,1).")] = None,
-    pretrain_epochs: Annotated[Optional[int], typer.Option(help="Pretraining epochs per method.")] = None,
-    pretrain_steps: Annotated[Optional[int], typer.Option(help="Pretraining steps per epoch.")] = None,
-    finetune_epochs: Annotated[Optional[int], typer.Option(help="Fine-tuning epochs per run.")] = None,
-    finetune_steps: Annotated[Optional[int], typer.Option(help="Fine-tuning steps per epoch.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of every pretraining and fine-tuning "
+    pretrain_epochs: Annotated[int | None, typer.Option(help="Pretraining epochs per method.")] = None,
+    pretrain_steps: Annotated[int | None, typer.Option(help="Pretraining steps per epoch.")] = None,
+    finetune_epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs per run.")] = None,
+    finetune_steps: Annotated[int | None, typer.Option(help="Fine-tuning steps per epoch.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every pretraining and fine-tuning "
                                                      "run.")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = False,
 ) -> None:

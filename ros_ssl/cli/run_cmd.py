@@ -20,8 +20,9 @@ which closes the bag completely. Extra ROS arguments go after ``--ros-args`` and
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import typer
 import yaml
@@ -34,7 +35,7 @@ NODE_SETS = ("record", "detect", "sim-record", "sim-detect")
 SIM_TOPICS = ["/tf", "/tf_static", "/sim/world", "/sim/ground_truth"]
 
 
-def node_set(name: str, profile: str, out: Optional[Path], model: Optional[Path], seed: int
+def node_set(name: str, profile: str, out: Path | None, model: Path | None, seed: int
              ) -> list[tuple[str, dict[str, Any]]]:
     """(node kind, parameter overrides) for each node of set ``name``, recorder first."""
     if name not in NODE_SETS:
@@ -72,9 +73,9 @@ def node_command(kind: str, params: dict[str, Any], ros_args: Sequence[str] = ()
 def run(ctx: typer.Context,
         nodeset: str = typer.Argument(..., help=f"One of: {', '.join(NODE_SETS)}."),
         duration: float = typer.Option(0.0, help="Stop after this many seconds (0: run until Ctrl-C)."),
-        out: Optional[Path] = typer.Option(None, help="Bag directory the recorder creates (default "
+        out: Path | None = typer.Option(None, help="Bag directory the recorder creates (default "
                                                       "./recording_<date>_<time>)."),
-        model: Optional[Path] = typer.Option(None, help="Model package directory (detect, sim-detect)."),
+        model: Path | None = typer.Option(None, help="Model package directory (detect, sim-detect)."),
         seed: int = typer.Option(0, help="Simulated world seed (sim-record, sim-detect)."),
         config: ConfigOpt = None) -> None:
     """Run a node set (the nodes of a launch file), one process per node; Ctrl-C stops them all."""

@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,22 +23,25 @@ DatasetArg = Annotated[Path, typer.Argument(help="A dataset directory written by
 @app.command("train")
 def train(
     dataset: DatasetArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or continue with --resume).")],
-    recipe: Annotated[Optional[str], typer.Option(help="Recipe YAML path or a name in training/ (e.g. quick, "
+    out: Annotated[Path, typer.Option("--out", "-o",
+                                      help="Run directory to create (or continue with --resume).")],
+    recipe: Annotated[str | None, typer.Option(help="Recipe YAML path or a name in training/ (e.g. quick, "
                                                        "paper_cnn, resnet18, quality).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Encoder: paper_cnn, resnet18, mobilenet_v3_small.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Number of epochs.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Batch size per process.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed of initialisation, shuffling, augmentation.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    init: Annotated[Optional[Path], typer.Option(help="Initialise the encoder from RUN/checkpoints/encoder.pt "
+    model: Annotated[str | None,
+                     typer.Option(help="Encoder: paper_cnn, resnet18, mobilenet_v3_small.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size per process.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    seed: Annotated[int | None,
+                    typer.Option(help="Random seed of initialisation, shuffling, augmentation.")] = None,
+    workers: Annotated[int | None, typer.Option(help="DataLoader worker processes.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Initialise the encoder from RUN/checkpoints/encoder.pt "
                                                      "(an SSL pretraining or training run).")] = None,
-    freeze: Annotated[bool, typer.Option(help="Train only the head on the frozen --init encoder (linear probe).")]
-    = False,
+    freeze: Annotated[bool, typer.Option(help="Train only the head on the frozen --init encoder "
+                                              "(linear probe).")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Recipe override key=value (repeatable), e.g. "
-                                                                  "--set augment.flip=0.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Recipe override key=value (repeatable), "
+                                                                  "e.g. --set augment.flip=0.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train a detector on DATASET (split by world/recording), keep the best epoch on validation AUC, and
@@ -58,8 +61,9 @@ def train(
         typer.echo(format_table(result.metrics))
         typer.echo(f"best epoch {result.best_epoch + 1}; metrics in {out / 'metrics.json'}")
     else:
-        typer.echo(f"trained into {out} (best epoch {result.best_epoch + 1}); the split has no test recordings, "
-                   f"so evaluate it with 'ros-ssl evaluate {out} DATASET --split all' on held-out data")
+        typer.echo(f"trained into {out} (best epoch {result.best_epoch + 1}); the split has no test "
+                   f"recordings, so evaluate it with 'ros-ssl evaluate {out} DATASET --split all' "
+                   f"on held-out data")
 
 
 @app.command("evaluate")
@@ -69,7 +73,8 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Recordings to score: test, val, train (the run's split) or all "
                                             "(a held-out dataset).")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
-    out: Annotated[Optional[Path], typer.Option(help="Folder for metrics.json and plots (default: RUN).")] = None,
+    out: Annotated[Path | None,
+                   typer.Option(help="Folder for metrics.json and plots (default: RUN).")] = None,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the confidence intervals.")] = 1000,
     plots: Annotated[bool, typer.Option(help="Write auc_vs_distance.png and samples.png.")] = True,
 ) -> None:

@@ -8,9 +8,9 @@ Units are SI (metres, radians, seconds); frames follow REP 103/105 (x forward, y
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,11 @@ import yaml
 from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.config.schema import build, check, load_yaml, to_data
 from ros_ssl.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # Python 3.10 has it only under its older name
+    from importlib.abc import Traversable
 
 RAW_ENCODINGS = ("rgb8", "bgr8", "mono8", "bgra8", "rgba8")
 COMPRESSED_FORMATS = ("jpeg", "png")

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 from collections.abc import Mapping, Sequence
 from enum import Enum
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -28,6 +28,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ros_ssl.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # Python 3.10 has it only under its older name
+    from importlib.abc import Traversable
 
 # No configuration file comes near these; a document beyond them is a mistake or an attack.
 MAX_YAML_BYTES = 1 << 20
@@ -64,7 +69,8 @@ def load_yaml(source: str | Path | Traversable, where: str) -> Any:
         with source.open("rb") as f:
             raw = f.read(MAX_YAML_BYTES + 1)
     if len(raw) > MAX_YAML_BYTES:
-        raise ConfigError(f"{where}: YAML document is larger than {MAX_YAML_BYTES} bytes; refusing to load it")
+        raise ConfigError(f"{where}: YAML document is larger than {MAX_YAML_BYTES} bytes; "
+                          "refusing to load it")
     loader = _LOADER(raw)
     try:
         node = loader.get_single_node()
@@ -108,7 +114,8 @@ def _check_node_count(root: Node, where: str) -> None:
                                   f"(alias bomb?); refusing to load it")
         elif key not in counts:
             if key in on_path:
-                raise ConfigError(f"{where}: YAML document contains itself through an alias; refusing to load it")
+                raise ConfigError(f"{where}: YAML document contains itself through an alias; "
+                                  "refusing to load it")
             on_path.add(key)
             stack.append((node, True))
             stack.extend((child, False) for child in _children(node) if id(child) not in counts)
@@ -131,7 +138,10 @@ def field_name(prefix: str, path: str) -> str:
 
 
 def check(ok: bool, prefix: str, where: str, value: object, expected: str) -> None:
-    """Raise ConfigError ``<prefix> field WHERE is VALUE; expected EXPECTED`` unless ``ok`` (for validate())."""
+    """Raise ConfigError ``<prefix> field WHERE is VALUE; expected EXPECTED`` unless ``ok``.
+
+    For ``validate()`` methods, so every range check words its message the same way.
+    """
     if not ok:
         raise ConfigError(f"{field_name(prefix, where)} is {short(value)}; expected {expected}")
 
@@ -147,13 +157,15 @@ def build(cls: type[T], data: Any, prefix: str, where: str = "") -> T:
     known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted((k for k in data if k not in known), key=str)
     if unknown:
-        raise ConfigError(f"{prefix} section {section} has unknown key(s) {short(unknown)}; known: {sorted(known)}")
+        raise ConfigError(f"{prefix} section {section} has unknown key(s) {short(unknown)}; "
+                          f"known: {sorted(known)}")
     missing = [name for name, f in known.items() if name not in data
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
         raise ConfigError(f"{prefix} section {section} is incomplete: missing {', '.join(missing)}")
     hints = get_type_hints(cls)
-    kwargs = {key: _field_value(hints[key], known[key].metadata, value, prefix, f"{where}.{key}" if where else key)
+    kwargs = {key: _field_value(hints[key], known[key].metadata, value, prefix,
+                                f"{where}.{key}" if where else key)
               for key, value in data.items()}
     return cls(**kwargs)
 
@@ -271,7 +283,8 @@ def _tuple(args: tuple[Any, ...], value: Any, prefix: str, path: str) -> tuple[A
         raise mismatch(_expected_of(args[0]))
     item_types = [args[0]] * len(value) if variadic else list(args)
     try:
-        return tuple(_coerce(t, v, prefix, f"{path}[{i}]") for i, (t, v) in enumerate(zip(item_types, value)))
+        return tuple(_coerce(t, v, prefix, f"{path}[{i}]")
+                     for i, (t, v) in enumerate(zip(item_types, value, strict=True)))
     except _Mismatch as err:
         raise mismatch(err.expected) from None
 

@@ -135,7 +135,7 @@ class Dataset:
         self.manifest = _read_manifest(self.path)
         self.geometry = _manifest_geometry(self.path, self.manifest)
         self.label_shape = self.geometry.shape
-        self.image_hw: tuple[int, int] = tuple(self.manifest["image"])  # type: ignore[assignment]
+        self.image_hw: tuple[int, int] = tuple(self.manifest["image"])
         self.recordings: list[dict[str, Any]] = self.manifest["recordings"]
         n = int(self.manifest["count"])
         self._arrays: dict[str, np.ndarray] = {}
@@ -225,7 +225,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not file.exists():
         raise DatasetError(f"{path} is not a dataset: {MANIFEST} not found (make one with 'ros-ssl label')")
     try:
-        manifest = json.loads(file.read_text())
+        manifest: dict[str, Any] = json.loads(file.read_text())
     except json.JSONDecodeError as err:
         raise DatasetError(f"dataset {path}: {MANIFEST} is not valid JSON ({err.msg} at line "
                            f"{err.lineno})") from err

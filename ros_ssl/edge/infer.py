@@ -52,7 +52,7 @@ class _VideoOut:
     def write(self, rgb: np.ndarray) -> None:
         if self.size is None:
             self.size = (rgb.shape[1], rgb.shape[0])
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, self.size)
             if writer.isOpened():
                 self.writer = writer
             else:
@@ -110,7 +110,8 @@ def infer_bag(model: EdgeModel, bag: str | Path, topic: str, out: str | Path, ba
         batch.clear()
 
     try:
-        for i, t_ns, rgb, err in iter_frames(bag, topic):
+        for i, t_ns, rgb, read_err in iter_frames(bag, topic):
+            err = read_err
             if rgb is not None:
                 try:
                     batch.append((i, t_ns, check_frame(rgb, model.metadata.input)))

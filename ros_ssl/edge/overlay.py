@@ -18,8 +18,8 @@ DISPLAY_HEIGHT = 256
 def cell_matrix(probs: np.ndarray, geometry: LabelGeometry) -> np.ndarray:
     """(rows, cols) probabilities in screen order: top row farthest ahead, left column leftmost."""
     if geometry.is_grid:
-        return probs[::-1, ::-1]  # grid x ahead (far at the top), y lateral +left (left first)
-    return probs.T[::-1]  # (distances, sensors), far at the top
+        return np.flip(probs, (0, 1))  # grid x ahead (far at the top), y lateral +left (left first)
+    return np.flip(probs.T, 0)  # (distances, sensors), far at the top
 
 
 def colour(p: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def draw_overlay(rgb: np.ndarray, probs: np.ndarray, geometry: LabelGeometry, ca
                  alpha: float = 0.5, height: int = DISPLAY_HEIGHT) -> np.ndarray:
     """RGB image ``height`` pixels tall: the frame with the prediction cells blended over it."""
     h, w = rgb.shape[:2]
-    width = int(round(w * height / h))
+    width = round(w * height / h)
     frame = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
     cells = cell_matrix(probs, geometry)
     rows, cols = cells.shape
@@ -42,7 +42,7 @@ def draw_overlay(rgb: np.ndarray, probs: np.ndarray, geometry: LabelGeometry, ca
     xs = np.arange(width) * cols / width
     inside = np.abs(xs - np.floor(xs) - 0.5) <= (1 - gap) / 2  # pixel columns covered by a cell
     layer = colour(cells)[ys][:, xs.astype(int)]
-    out = frame.copy()
+    out = np.array(frame)  # a copy to blend into
     out[:, inside] = (alpha * layer[:, inside] + (1 - alpha) * frame[:, inside]).astype(np.uint8)
     if caption:
         cv2.putText(out, caption, (4, height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,

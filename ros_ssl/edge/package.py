@@ -179,10 +179,10 @@ def metadata_from_dict(data: Any, where: str | Path) -> ModelMetadata:
 
 
 def _triple(values: Any) -> tuple[float, float, float]:
-    v = tuple(float(x) for x in values)
+    v = [float(x) for x in values]
     if len(v) != 3:
         raise ValueError(f"expected 3 per-channel values, got {len(v)}")
-    return v  # type: ignore[return-value]
+    return v[0], v[1], v[2]
 
 
 def _validate(meta: ModelMetadata, where: str | Path) -> None:

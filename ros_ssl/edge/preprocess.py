@@ -36,10 +36,7 @@ def check_frame(rgb: object, spec: InputSpec) -> np.ndarray:
 
 def to_input(frames: np.ndarray | Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     """(N, 3, H, W) float32 model input from a batch array (N, h, w, 3) or a list of H x W x 3 frames."""
-    if isinstance(frames, np.ndarray) and frames.ndim == 4:
-        items: Sequence[np.ndarray] = list(frames)
-    else:
-        items = frames
+    items = list(frames)
     if len(items) == 0:
         raise MessageError("empty batch: give at least one frame")
     out = np.empty((len(items), spec.height, spec.width, 3), np.float32)

@@ -94,12 +94,16 @@ class EdgeModel:
         if hasattr(images, "data") and (hasattr(images, "encoding") or hasattr(images, "format")):
             return self.predict_msg(images)
         if isinstance(images, np.ndarray) and images.ndim == 3:
-            return self.run(self.preprocess([images]))[0]
+            return self._predict_frame(images)
         return self.run(self.preprocess(images))
 
     def predict_msg(self, msg: Any) -> np.ndarray:
         """(A, B) probabilities for one Image or CompressedImage message (MessageError if undecodable)."""
-        return self.run(self.preprocess([decode_image(msg)]))[0]
+        return self._predict_frame(decode_image(msg))
+
+    def _predict_frame(self, rgb: np.ndarray) -> np.ndarray:
+        """(A, B) probabilities for one H x W x 3 frame: a batch of one, unwrapped."""
+        return np.asarray(self.run(self.preprocess([rgb]))[0])
 
 
 def _open_session(file: Path, options: ort.SessionOptions, providers: list[tuple[str, dict[str, Any]]]

@@ -54,7 +54,7 @@ def run_demo(out: Path, profile: RobotProfile, duration_s: float = 30.0, worlds:
 
 def demo_summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """The one-line JSON the demo prints: model, mean AUCs, number of test worlds and frames."""
-    summary = {k: metrics[k] for k in ("model", "mean_auc", "mean_auc_truth") if k in metrics}
+    summary: dict[str, Any] = {k: metrics[k] for k in ("model", "mean_auc", "mean_auc_truth") if k in metrics}
     summary["test_worlds"] = metrics["counts"]["recordings"]
     summary["frames"] = metrics["counts"]["frames"]
     return summary

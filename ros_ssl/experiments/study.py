@@ -105,13 +105,13 @@ def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None =
     for method in config.methods:
         t = time.perf_counter()
         run = out / "pretrain" / method
-        recipe = load_pretrain_recipe(f"ssl_{method}", {
+        ssl_recipe = load_pretrain_recipe(f"ssl_{method}", {
             "model": config.model, "epochs": config.pretrain_epochs, "steps_per_epoch": config.pretrain_steps,
             "batch_size": config.pretrain_batch, "seed": config.seed})
         inits[method] = str(run)
-        if _epochs_done(run) < recipe.epochs:
+        if _epochs_done(run) < ssl_recipe.epochs:
             resume = (run / "checkpoints" / "last.pt").is_file()
-            pretrain(dataset, run, recipe, recordings=unlabelled, resume=resume, progress=progress)
+            pretrain(dataset, run, ssl_recipe, recordings=unlabelled, resume=resume, progress=progress)
             timings[f"pretrain_{method}_s"] = time.perf_counter() - t
 
     results = []
@@ -136,8 +136,8 @@ def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None =
     summary = {
         "config": asdict(config), "dataset": str(dataset),
         "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test),
-                  "test_frames": int(len(ds.indices(split.test))),
-                  "pretrain_frames": int(len(ds.indices(unlabelled)))},
+                  "test_frames": len(ds.indices(split.test)),
+                  "pretrain_frames": len(ds.indices(unlabelled))},
         "results": results, "target": _target(results),
         "timings": {k: round(v, 1) for k, v in timings.items()},
     }

@@ -57,8 +57,8 @@ def format_table(reports: list[VariantReport]) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     fp32 = next((r for r in reports if r.variant == "fp32"), None)
-    lines = ["| variant | test AUC | AUC change | mean / max abs diff vs fp32 | median ms | p99 ms "
-             "| speed-up | MB | kept |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [("| variant | test AUC | AUC change | mean / max abs diff vs fp32 | median ms | p99 ms "
+              "| speed-up | MB | kept |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in reports:
         speed = fp32.median_ms / r.median_ms if fp32 else None
         lines.append(f"| {r.variant} | {num(r.auc, '.4f')} | {num(r.auc_change, '+.4f')} | "

@@ -53,7 +53,8 @@ def _sort_nodes(graph: onnx.GraphProto) -> None:
     graph.node.extend(order)
 
 
-class CalibrationFrames(CalibrationDataReader):
+# onnxruntime ships no type information, so its base class is Any to mypy.
+class CalibrationFrames(CalibrationDataReader):  # type: ignore[misc]
     """Feeds preprocessed (N, 3, H, W) float32 frames to the calibrator in small batches."""
 
     def __init__(self, x: np.ndarray, input_name: str, batch: int = 16) -> None:

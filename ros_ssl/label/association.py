@@ -4,10 +4,11 @@ For a frame at time t with odometry pose P(t), every later proximity reading at 
 segment, t <= t' <= t + window) has the pose P(t') interpolated at its own stamp, so the reading
 and the pose describe the same instant exactly. Expressed in the frame's body frame,
 (dx, dy, dtheta) = P(t)^-1 P(t'). For target distance d the reading qualifies if |dx - d| <= tol_x,
-|dy| <= tol_y and |dtheta| <= tol_theta (inclusive, up to EPS); among those the one with the smallest normalised distance
-((dx-d)/tol_x)^2 + (dy/tol_y)^2 + (dtheta/tol_theta)^2 wins (earliest on ties), and its reading gives
-the label: below ``obstacle_threshold`` (or -inf, too close) = obstacle, otherwise (+inf = nothing
-in range) = free. Invalid (NaN) readings are never candidates. No match = unknown (mask 0).
+|dy| <= tol_y and |dtheta| <= tol_theta (inclusive, up to EPS); among those the one with the smallest
+normalised distance ((dx-d)/tol_x)^2 + (dy/tol_y)^2 + (dtheta/tol_theta)^2 wins (earliest on ties),
+and its reading gives the label: below ``obstacle_threshold`` (or -inf, too close) = obstacle,
+otherwise (+inf = nothing in range) = free. Invalid (NaN) readings are never candidates.
+No match = unknown (mask 0).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class MatchParams:
     def from_profile(cls, profile: RobotProfile) -> MatchParams:
         lab = profile.labels
         return cls(np.asarray(lab.distances(), np.float64), lab.tol_x, lab.tol_y, lab.tol_theta,
-                   int(round(lab.window_s * NS)), profile.proximity.obstacle_threshold)
+                   round(lab.window_s * NS), profile.proximity.obstacle_threshold)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def grid_labels(frame_ns: np.ndarray, frames: PoseQuery, traj: Trajectory, readi
 
     centre = ((lab.grid_x_min + lab.grid_x_max) / 2, (lab.grid_y_min + lab.grid_y_max) / 2)
     radius = float(np.hypot(lab.grid_x_max - lab.grid_x_min, lab.grid_y_max - lab.grid_y_min)) / 2 + reach
-    finder = PairFinder(traj, readings, int(round(lab.window_s * NS)))
+    finder = PairFinder(traj, readings, round(lab.window_s * NS))
     valid = ~np.isnan(readings.values)
     step = lab.grid_cell / 2
     offsets = np.arange(int(np.ceil(prox.max_range / step)) + 1) * step  # free samples along a ray

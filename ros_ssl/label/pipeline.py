@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def _report(streams: Streams, profile: RobotProfile, traj: Trajectory, frames: P
     cam = streams.camera_ns
     known = labels.mask[keep]
     return {
-        "frames_in_bag": int(len(cam)),
+        "frames_in_bag": len(cam),
         "frames_kept": int(keep.sum()),
         "frames_skipped": skipped,
         "frames_out_of_order": int(np.count_nonzero(np.diff(cam) < 0)),
@@ -135,7 +136,7 @@ def _report(streams: Streams, profile: RobotProfile, traj: Trajectory, frames: P
         "first_decode_error": errors[0] if errors else "",
         "odometry": traj.counts,
         "no_motion": traj.max_displacement() < profile.labels.tol_x,
-        "readings": dict(zip(profile.sensor_names, readings.counts)),
+        "readings": dict(zip(profile.sensor_names, readings.counts, strict=True)),
     }
 
 
@@ -179,7 +180,7 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
             for path in todo.values():
                 try:
                     result = label_bag(path, profile)
-                except Exception as err:  # one broken bag must not stop the others
+                except Exception as err:  # noqa: BLE001 - one broken bag must not stop the others
                     done(path, None, _describe(err))
                 else:
                     done(path, result)
@@ -189,7 +190,7 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
                 for fut in as_completed(futures):
                     try:
                         result = fut.result()
-                    except Exception as err:  # includes a worker that died (BrokenProcessPool)
+                    except Exception as err:  # noqa: BLE001 - as above; includes a worker that died (BrokenProcessPool)
                         done(futures[fut], None, _describe(err))
                     else:
                         done(futures[fut], result)

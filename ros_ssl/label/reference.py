@@ -44,7 +44,7 @@ def associate_naive(frame_ns: np.ndarray, traj: Trajectory, range_ns: list[np.nd
     mask = np.zeros((n_f, n_s, n_d), bool)
     stamps = traj.t_ns.tolist()
     sensors = []
-    for t_ns, values in zip(range_ns, ranges):
+    for t_ns, values in zip(range_ns, ranges, strict=True):
         t_clean, v_clean, _ = clean_readings(t_ns, values)
         sensors.append((t_clean.tolist(), v_clean.tolist()))
     for i, t in enumerate(np.asarray(frame_ns, np.int64).tolist()):

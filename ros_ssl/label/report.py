@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data.store import UNKNOWN_TRUTH, Dataset
@@ -21,9 +22,10 @@ REPORT_JSON = "label_report.json"
 REPORT_PNG = "label_report.png"
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> list[float | None]:
-    """num / den per entry; None (JSON null) where the denominator is 0."""
-    return [float(n) / float(d) if d else None for n, d in zip(np.atleast_1d(num), np.atleast_1d(den))]
+def _ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> list[float | None]:
+    """num / den per entry (scalars count as one entry); None (JSON null) where the denominator is 0."""
+    pairs = zip(np.atleast_1d(num), np.atleast_1d(den), strict=True)
+    return [float(n) / float(d) if d else None for n, d in pairs]
 
 
 def score_labels(labels: np.ndarray, mask: np.ndarray, truth: np.ndarray,
@@ -41,11 +43,11 @@ def score_labels(labels: np.ndarray, mask: np.ndarray, truth: np.ndarray,
     fp, fn = neg & (labels == 1), pos & (labels == 0)
 
     def per(a: np.ndarray) -> np.ndarray:
-        return a.sum(axis=other)
+        return np.asarray(a.sum(axis=other))
 
     report: dict[str, Any] = {
         "geometry": geometry.kind.value, "axis": name, "values": list(values),
-        "frames": int(len(labels)), "has_truth": bool(has_truth.any()),
+        "frames": len(labels), "has_truth": bool(has_truth.any()),
         "coverage": _ratio(per(mask), np.full(len(values), mask.size // max(len(values), 1))),
         "accuracy": _ratio(per(correct), per(scored)),
         "fpr": _ratio(per(fp), per(neg)),

@@ -38,7 +38,7 @@ class PoseQuery:
 
     @property
     def ok(self) -> np.ndarray:
-        return self.reason == Reason.OK
+        return np.asarray(self.reason == Reason.OK)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class Readings:
 
 def posed_readings(traj: Trajectory, range_ns: list[np.ndarray], ranges: list[np.ndarray]) -> Readings:
     """Merge per-sensor readings onto their unique stamps and keep the stamps odometry can pose."""
-    cleaned = [clean_readings(t, v) for t, v in zip(range_ns, ranges)]
+    cleaned = [clean_readings(t, v) for t, v in zip(range_ns, ranges, strict=True)]
     stamps = [c[0] for c in cleaned]
     all_ns = np.concatenate(stamps) if stamps else np.zeros(0, np.int64)
     u_ns, inverse = np.unique(all_ns, return_inverse=True)

@@ -7,9 +7,10 @@ Example::
     probs = model(normalize(to_chw(frames_uint8))).sigmoid()   # (B, 5, 31)
 """
 
+from ros_ssl.config.encoders import IMAGENET_MEAN, IMAGENET_STD
 from ros_ssl.models.detector import Detector
 from ros_ssl.models.encoders import ENCODERS, FEATURE_DIM, Encoder, build_encoder
-from ros_ssl.models.normalize import IMAGENET_MEAN, IMAGENET_STD, normalize, to_chw
+from ros_ssl.models.normalize import normalize, to_chw
 
 __all__ = ["ENCODERS", "FEATURE_DIM", "IMAGENET_MEAN", "IMAGENET_STD", "Detector", "Encoder", "build_encoder",
            "normalize", "to_chw"]

@@ -26,4 +26,5 @@ class Detector(nn.Module):
         self.head = nn.Linear(encoder.out_dim, self.label_shape[0] * self.label_shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.norm(self.encoder(x)))).view(-1, *self.label_shape)
+        logits: torch.Tensor = self.head(self.dropout(self.norm(self.encoder(x))))
+        return logits.view(-1, *self.label_shape)

@@ -45,7 +45,8 @@ class PaperCNN(Encoder):
         self.out_dim = FEATURE_DIM
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
+        features: torch.Tensor = self.fc(self.features(x))
+        return features
 
 
 class BackboneEncoder(Encoder):
@@ -56,18 +57,21 @@ class BackboneEncoder(Encoder):
         self.backbone = backbone
         h, w = _feature_hw(backbone, image_hw)
         self.neck = nn.Sequential(
-            nn.Conv2d(channels, NECK_CHANNELS, 1, bias=False), nn.BatchNorm2d(NECK_CHANNELS), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, NECK_CHANNELS, 1, bias=False), nn.BatchNorm2d(NECK_CHANNELS),
+            nn.ReLU(inplace=True),
             nn.Flatten(), nn.Linear(NECK_CHANNELS * h * w, FEATURE_DIM), nn.ReLU(inplace=True))
         self.out_dim = FEATURE_DIM
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.backbone(x))
+        features: torch.Tensor = self.neck(self.backbone(x))
+        return features
 
 
 def _resnet18(image_hw: tuple[int, int]) -> Encoder:
     net = resnet18(weights=None)
     net.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)  # was 7x7 stride 2
-    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+    body = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
+                         net.layer1, net.layer2, net.layer3, net.layer4)
     return BackboneEncoder(body, 512, image_hw)
 
 

@@ -28,7 +28,8 @@ def decode_image(msg: Any) -> np.ndarray:
 def _decode_raw(msg: Any) -> np.ndarray:
     enc = str(msg.encoding).lower()
     if enc not in _CHANNELS:
-        raise MessageError(f"unsupported image encoding {msg.encoding!r}; expected one of {sorted(_CHANNELS)}")
+        raise MessageError(f"unsupported image encoding {msg.encoding!r}; "
+                           f"expected one of {sorted(_CHANNELS)}")
     h, w, step, ch = int(msg.height), int(msg.width), int(msg.step), _CHANNELS[enc]
     data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8)
     if h <= 0 or w <= 0 or step < w * ch or data.size < h * step:
@@ -67,9 +68,9 @@ def encode_raw(rgb: np.ndarray, encoding: str = "rgb8") -> tuple[int, int, str, 
     elif encoding == "mono8":
         out = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None]
     elif encoding == "bgra8":
-        out = np.concatenate([rgb[:, :, ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+        out = np.concatenate([rgb[:, :, ::-1], np.full((*rgb.shape[:2], 1), 255, np.uint8)], axis=2)
     else:
-        out = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
+        out = np.concatenate([rgb, np.full((*rgb.shape[:2], 1), 255, np.uint8)], axis=2)
     h, w = rgb.shape[:2]
     return h, w, encoding, w * _CHANNELS[encoding], np.ascontiguousarray(out).reshape(-1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -37,8 +37,16 @@ def compose(a: tuple[float, float, float], b: tuple[float, float, float]) -> tup
     return ax + c * bx - s * by, ay + s * bx + c * by, wrap_angle(at + bt)
 
 
+@overload
+def wrap_angle(a: float) -> float: ...
+
+
+@overload
+def wrap_angle(a: np.ndarray) -> np.ndarray: ...
+
+
 def wrap_angle(a: float | np.ndarray) -> float | np.ndarray:
-    """Wrap to [-pi, pi)."""
+    """Wrap to [-pi, pi); arrays element-wise."""
     return (np.asarray(a) + np.pi) % (2 * np.pi) - np.pi if isinstance(a, np.ndarray) else (
         (a + math.pi) % (2 * math.pi) - math.pi)
 

@@ -8,7 +8,8 @@ beyond) for "nothing"; we map those to ``+inf`` so the labeler has one conventio
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

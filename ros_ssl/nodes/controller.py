@@ -11,8 +11,9 @@ commands a stop. Needs a sensor x distance model whose sensors are in the profil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Twist
@@ -22,7 +23,7 @@ from std_msgs.msg import Float32MultiArray, String
 from ros_ssl.config.geometry import GeometryKind
 from ros_ssl.config.profile import load_profile
 from ros_ssl.errors import ConfigError
-from ros_ssl.nodes.avoidance import AvoidParams, Avoider
+from ros_ssl.nodes.avoidance import Avoider, AvoidParams
 from ros_ssl.nodes.params import check_fields, declare_config, param
 from ros_ssl.nodes.predictions import nearest_obstacle, parse_geometry_json
 from ros_ssl.nodes.qos import LATCHED

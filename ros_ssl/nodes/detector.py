@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import array
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from rclpy.node import Node
@@ -137,7 +138,7 @@ class DetectorNode(Node):
             self.skipped += 1
             self.get_logger().warning(f"skipped a camera frame: {err}", throttle_duration_sec=5.0)
             return
-        except Exception as err:  # a runtime failure (e.g. a GPU provider error) must not stop the node
+        except Exception as err:  # noqa: BLE001 - e.g. a GPU provider error must not stop the node
             self.skipped += 1
             self.get_logger().error(f"inference failed on a frame ({type(err).__name__}: {err}); skipped",
                                     throttle_duration_sec=5.0)
@@ -155,7 +156,7 @@ class DetectorNode(Node):
         self._pred_pub.publish(out)
         if self._ranges:
             nearest = nearest_obstacle(probs, self._distances, self.cfg.threshold)
-            for (pub, frame), value in zip(self._ranges, nearest):
+            for (pub, frame), value in zip(self._ranges, nearest, strict=True):
                 r = Range(radiation_type=INFRARED, field_of_view=0.3, min_range=self._distances[0],
                           max_range=self._distances[-1], range=float(value))
                 r.header.stamp, r.header.frame_id = header.stamp, frame

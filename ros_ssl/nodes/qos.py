@@ -8,7 +8,8 @@ publisher gets nothing at all, so "auto" asks the graph what the publishers offe
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 

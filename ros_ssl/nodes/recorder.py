@@ -17,17 +17,18 @@ logs each topic's rate, bandwidth, and messages dropped (writer queue full) or l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
 from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore, TopicRate
 from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
-from ros_ssl.bag.writer import TYPESTORE
+from ros_ssl.bag.writer import TYPESTORE, topic_spec
 from ros_ssl.config.profile import RobotProfile, load_profile
 from ros_ssl.errors import BagError, ConfigError, MessageError
 from ros_ssl.nodes.params import check_fields, declare_config, param
@@ -137,15 +138,18 @@ class RecorderNode(Node):
         known = msgtype in TYPESTORE.types
         if not known:
             self.get_logger().warning(f"{topic}: no definition of {msgtype} here; its schema is left empty")
-        self.core.add_topic(TopicSpec(
-            topic, msgtype, TYPESTORE.generate_msgdef(msgtype)[0] if known else "",
-            str(infos[0].topic_type_hash) if infos else "", tuple(qos_dict(q) for q in offered)))
-        events = SubscriptionEventCallbacks(
-            message_lost=lambda info, t=topic: self.core.message_lost(t, info.total_count_change))
+        type_hash = str(infos[0].topic_type_hash) if infos else ""
+        offered_qos = tuple(qos_dict(q) for q in offered)
+        self.core.add_topic(topic_spec(topic, msgtype, type_hash, offered_qos) if known
+                            else TopicSpec(topic, msgtype, "", type_hash, offered_qos))
+        events = SubscriptionEventCallbacks(message_lost=partial(self._on_message_lost, topic))
         self._subs[topic] = self.create_subscription(
             cls, topic, partial(self._on_message, topic), qos, raw=True, event_callbacks=events)
         self.get_logger().info(f"subscribed to {resolved} ({msgtype}, {qos.reliability.name.lower()}, "
                                f"{qos.durability.name.lower()})")
+
+    def _on_message_lost(self, topic: str, info: Any) -> None:
+        self.core.message_lost(topic, info.total_count_change)
 
     def _on_message(self, topic: str, data: bytes) -> None:
         self.core.put(topic, self.get_clock().now().nanoseconds, data)

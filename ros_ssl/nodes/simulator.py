@@ -18,8 +18,9 @@ node clock at that instant; a camera frame that cannot be rendered in time is sk
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Twist
@@ -187,12 +188,12 @@ class SimulatorNode(Node):
             lo, hi = min(beams), max(beams)
             inc = (beams[hi] - beams[lo]) / (hi - lo) if hi > lo else 0.0
             values = np.full(hi + 1, np.nan)
-            for s, r in zip(prox.sensors, readings):
+            for s, r in zip(prox.sensors, readings, strict=True):
                 values[s.beam] = r
             self._publish("scan", m.scan_msg(t_ns, self.profile.odometry.base_frame, values,
                                                  beams[lo] - lo * inc, inc, prox.max_range))
             return
-        for s, r in zip(prox.sensors, readings):
+        for s, r in zip(prox.sensors, readings, strict=True):
             self._publish(s.topic, m.range_msg(t_ns, prox.frame_prefix + s.name, float(r), prox.max_range,
                                                    fov=SENSOR_FOV))
 

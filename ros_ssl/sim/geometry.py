@@ -40,7 +40,12 @@ def shapes_of(world: dict[str, Any] | Shapes) -> Shapes:
     """Flatten a world description (see ros_ssl.sim.world) into edge and circle arrays."""
     if isinstance(world, Shapes):
         return world
-    a_list, e_list, idx, boxes, centers, radii = [], [], [], [], [], []
+    a_list: list[np.ndarray] = []
+    e_list: list[np.ndarray] = []
+    idx: list[np.ndarray] = []
+    boxes: list[list[float]] = []
+    centers: list[Any] = []  # as written in the world description; checked by np.asarray below
+    radii: list[float] = []
     for i, ob in enumerate(world.get("obstacles", [])):
         kind = ob.get("kind")
         if kind == "polygon":

@@ -17,9 +17,10 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -114,10 +115,11 @@ def simulate(out: str | Path, duration_s: float, seed: int, profile: RobotProfil
                     timings=timings)
 
 
-def _flush(item: _Chunk, out: _Messages, bar: tqdm, timings: dict[str, float]) -> None:
+def _flush(item: _Chunk, out: _Messages, bar: tqdm[Any], timings: dict[str, float]) -> None:
     """Write one chunk: its messages and its rendered frames, merged in stamp order."""
     msgs, frames, rendered, end_ns = item
-    cams = [out.camera(t_ns, data) for (t_ns, _), data in zip(frames, _collect(rendered, timings))]
+    cams = [out.camera(t_ns, data)
+            for (t_ns, _), data in zip(frames, _collect(rendered, timings), strict=True)]
     t0 = time.perf_counter()
     for topic, t_ns, msg in heapq.merge(msgs, cams, key=lambda r: r[1]):
         out.bag.write(topic, t_ns, msg)
@@ -139,7 +141,7 @@ class _Clock:
         self.periods = {"odom": _period(profile.odometry.rate_hz),
                         "proximity": _period(profile.proximity.rate_hz),
                         "camera": _period(profile.camera.rate_hz)}
-        self.end_ns = int(round(duration_s * 1e9))
+        self.end_ns = round(duration_s * 1e9)
 
     def chunks(self) -> Iterator[tuple[int, list[tuple[int, set[str]]]]]:
         """(chunk end, [(tick time, streams that tick)]) per chunk; absolute times in ns."""
@@ -154,7 +156,7 @@ class _Clock:
 
 
 def _period(rate_hz: float) -> int:
-    return max(1, int(round(1e9 / rate_hz)))
+    return max(1, round(1e9 / rate_hz))
 
 
 class _Messages:
@@ -192,13 +194,13 @@ class _Messages:
         prox = self.profile.proximity
         if prox.source == "laser_scan":
             values = np.full(self.n_beams, np.nan)
-            for s, r in zip(prox.sensors, readings):
+            for s, r in zip(prox.sensors, readings, strict=True):
                 values[s.beam] = r
             msg = m.scan_msg(t_ns, self.profile.odometry.base_frame, values, self.angle_min, self.angle_inc,
                              prox.max_range)
             return [(prox.scan_topic, t_ns, msg)]
         return [(s.topic, t_ns, m.range_msg(t_ns, f, float(r), prox.max_range, fov=SENSOR_FOV))
-                for s, f, r in zip(prox.sensors, self.frames, readings)]
+                for s, f, r in zip(prox.sensors, self.frames, readings, strict=True)]
 
     def camera(self, t_ns: int, data: np.ndarray) -> tuple[str, int, Any]:
         cam = self.profile.camera
@@ -214,7 +216,7 @@ class _Messages:
         pitch = (0.0, math.sin(cam.pitch / 2), 0.0, math.cos(cam.pitch / 2))
         mounts = [(cam.frame_id, cam.x, 0.0, cam.z, pitch)]
         mounts += [(f, s.x, s.y, z, (0.0, 0.0, math.sin(s.yaw / 2), math.cos(s.yaw / 2)))
-                   for f, s in zip(self.frames, self.profile.proximity.sensors)]
+                   for f, s in zip(self.frames, self.profile.proximity.sensors, strict=True)]
         return m.TFMessage(transforms=[
             m.TransformStamped(header=m.header(EPOCH_NS, base), child_frame_id=child,
                                transform=m.Transform(translation=m.Vector3(x=x, y=y, z=zz),

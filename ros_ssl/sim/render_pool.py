@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from multiprocessing.context import BaseContext
+from multiprocessing.pool import Pool
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +31,7 @@ class FrameRenderer:
     def __init__(self, world: dict[str, Any], camera: CameraConfig, workers: int = 1) -> None:
         self.camera, self.workers = camera, max(1, int(workers))
         self._scene: Scene | None = None
-        self._pool: Any = None
+        self._pool: Pool | None = None
         if self.workers == 1:
             self._scene = Scene(world, camera)
         else:
@@ -39,6 +42,8 @@ class FrameRenderer:
         jobs = [(float(x), float(y), float(yaw)) for x, y, yaw in poses]
         if self._scene is not None:
             return iter([_render(self._scene, pose) for pose in jobs])
+        if self._pool is None:
+            raise RuntimeError("FrameRenderer is closed")
         return self._pool.imap(_work, jobs, chunksize=max(1, len(jobs) // (2 * self.workers)))
 
     def close(self) -> None:
@@ -59,7 +64,7 @@ class FrameRenderer:
         self.close()
 
 
-def _context() -> Any:
+def _context() -> BaseContext:
     """fork where available: no re-import of the caller's __main__ (spawn needs a main guard there).
 
     Create the renderer before any pybullet client in this process, so no worker inherits one.

@@ -165,7 +165,7 @@ class SimRobot:
 
     def render_camera(self) -> np.ndarray:
         """H x W x 3 uint8 RGB image from the forward camera at the true pose (TinyRenderer)."""
-        return self.scene.render(self._pose)
+        return self.scene.render(self.true_pose)
 
 
 def _advance(pose: np.ndarray, ds: float, dth: float) -> np.ndarray:

@@ -10,8 +10,9 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,11 +61,11 @@ class Scene:
                                           / camera.width))
         self._projection = p.computeProjectionMatrixFOV(vfov, camera.width / camera.height, 0.01, 12.0)
         light = world.get("light", {})
-        self._light = dict(lightDirection=light.get("direction", [0.3, 0.2, 1.0]),
-                           lightColor=light.get("color", [1.0, 1.0, 1.0]),
-                           lightAmbientCoeff=light.get("ambient", 0.5),
-                           lightDiffuseCoeff=light.get("diffuse", 0.5),
-                           lightSpecularCoeff=light.get("specular", 0.1))
+        self._light = {"lightDirection": light.get("direction", [0.3, 0.2, 1.0]),
+                       "lightColor": light.get("color", [1.0, 1.0, 1.0]),
+                       "lightAmbientCoeff": light.get("ambient", 0.5),
+                       "lightDiffuseCoeff": light.get("diffuse", 0.5),
+                       "lightSpecularCoeff": light.get("specular", 0.1)}
 
     def close(self) -> None:
         if self._cid is not None:
@@ -163,8 +164,8 @@ class Scene:
             uvs.append([q[0] / t, q[1] / t])
         for i in range(1, k - 1):
             idx += [top, top + i, top + i + 1]
-        return self._p.createVisualShape(self._p.GEOM_MESH, vertices=verts, indices=idx, uvs=uvs,
-                                         normals=normals, physicsClientId=self._cid)
+        return int(self._p.createVisualShape(self._p.GEOM_MESH, vertices=verts, indices=idx, uvs=uvs,
+                                             normals=normals, physicsClientId=self._cid))
 
     def _paint(self, body: int, rgba: Sequence[float], texture: str | None, seed: tuple[int, int]) -> None:
         p, cid = self._p, self._cid

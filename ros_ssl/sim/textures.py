@@ -6,8 +6,8 @@ shapes with a texture are drawn white.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,9 +45,9 @@ def make_texture(pattern: str, rgba: Sequence[float], seed: Sequence[int], path:
         mask = ((yy % h < 2) | (shifted < 2)).astype(np.float32)
     elif pattern == "dots":
         n = int(rng.choice([2, 4]))
-        cell = SIZE / n
-        dx, dy = (xx % cell) - cell / 2, (yy % cell) - cell / 2
-        mask = (dx * dx + dy * dy < (cell * 0.3) ** 2).astype(np.float32)
+        pitch = SIZE / n  # dot spacing, in fractional pixels
+        dx, dy = (xx % pitch) - pitch / 2, (yy % pitch) - pitch / 2
+        mask = (dx * dx + dy * dy < (pitch * 0.3) ** 2).astype(np.float32)
     else:
         raise ConfigError(f"world texture {pattern!r} is unknown; expected one of {', '.join(PATTERNS)}")
     img = base[None, None] * (1 - mask[..., None]) + other[None, None] * mask[..., None]

@@ -7,7 +7,8 @@ this cell occupied? Both are vectorised over frames.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

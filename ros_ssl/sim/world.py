@@ -67,7 +67,7 @@ def _random_obstacle(rng: np.random.Generator,
     span = half - WALL_THICKNESS
     cx, cy = (float(v) for v in rng.uniform(-span, span, 2))
     style = {"height": float(rng.uniform(0.12, 0.45)), "rgba": _colour(rng),
-             "texture": _pick(rng, (None,) + TEXTURES)}
+             "texture": _pick(rng, (None, *TEXTURES))}
     yaw = float(rng.uniform(0, 2 * math.pi))
     if kind == "cylinder":
         r = float(rng.uniform(0.04, 0.20))

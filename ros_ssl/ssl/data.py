@@ -19,7 +19,7 @@ from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.ssl.transforms import MultiView
 
 
-class ViewBatches(torch.utils.data.Dataset):
+class ViewBatches(torch.utils.data.Dataset[tuple[list[Tensor], Tensor]]):
     """``batches[positions]`` -> (views: list of (B, 3, H, W) uint8, frame index of each view (B, n_views)).
 
     Without ``neighbours`` all views of an item come from one frame. With a neighbour table
@@ -64,13 +64,14 @@ class ViewBatches(torch.utils.data.Dataset):
 
 
 def make_view_loader(data: ViewBatches, batch_size: int, *, workers: int = 0, seed: int = 0, rank: int = 0,
-                     world_size: int = 1, pin_memory: bool = False) -> DataLoader:
+                     world_size: int = 1,
+                     pin_memory: bool = False) -> DataLoader[tuple[list[Tensor], Tensor]]:
     """Shuffled full batches of views (RandomSampler, or DistributedSampler under torchrun); reshuffle each
     epoch with ``ros_ssl.train.data.set_epoch``."""
     n = len(data)
     inner: torch.utils.data.Sampler[int]
     if world_size > 1:
-        inner = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        inner = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
     else:
         inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
     sampler = BatchSampler(inner, batch_size, drop_last=True)

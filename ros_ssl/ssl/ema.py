@@ -25,11 +25,11 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """
     for t, o in zip(target.parameters(), online.parameters(), strict=True):
         t.lerp_(o, 1.0 - momentum)
-    for t, o in zip(target.buffers(), online.buffers(), strict=True):
-        if t.is_floating_point():
-            t.lerp_(o, 1.0 - momentum)
+    for tb, ob in zip(target.buffers(), online.buffers(), strict=True):
+        if tb.is_floating_point():
+            tb.lerp_(ob, 1.0 - momentum)
         else:
-            t.copy_(o)
+            tb.copy_(ob)
 
 
 def cosine_momentum(step: int, total_steps: int, base: float = 0.996, final: float = 1.0) -> float:

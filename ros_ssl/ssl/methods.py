@@ -15,8 +15,8 @@ each optimiser step. The encoder (``ros_ssl.models.encoders`` interface: ``out_d
 
 from __future__ import annotations
 
-import inspect
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ros_ssl.errors import ConfigError
+from ros_ssl.models.encoders import Encoder
 from ros_ssl.ssl import losses
 from ros_ssl.ssl.ema import cosine_momentum, ema_update, frozen_copy
 from ros_ssl.ssl.heads import mlp
@@ -35,9 +36,14 @@ class SslMethod(nn.Module):
 
     n_views: int = 2  # augmented views per sample the data pipeline must produce
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: Encoder) -> None:
         super().__init__()
         self.encoder = encoder
+
+    @classmethod
+    def from_params(cls, encoder: Encoder, image_hw: tuple[int, int], params: Mapping[str, Any]) -> SslMethod:
+        """The method around ``encoder`` with hyperparameters ``params``; only some use ``image_hw``."""
+        return cls(encoder, **params)
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after optimiser step ``step`` (0-based) of ``total_steps``; BYOL moves its target here."""
@@ -46,7 +52,7 @@ class SslMethod(nn.Module):
 class SimCLR(SslMethod):
     """SimCLR (Chen et al. 2020): two views, projection MLP, NT-Xent over the 2N batch."""
 
-    def __init__(self, encoder: nn.Module, proj_hidden: int = 512, proj_dim: int = 128,
+    def __init__(self, encoder: Encoder, proj_hidden: int = 512, proj_dim: int = 128,
                  temperature: float = 0.5) -> None:
         super().__init__(encoder)
         self.projector = mlp(encoder.out_dim, proj_hidden, proj_dim)
@@ -62,7 +68,7 @@ class SimCLR(SslMethod):
 class BYOL(SslMethod):
     """BYOL (Grill et al. 2020): online network predicts a momentum target's projection of the other view."""
 
-    def __init__(self, encoder: nn.Module, proj_hidden: int = 1024, proj_dim: int = 128,
+    def __init__(self, encoder: Encoder, proj_hidden: int = 1024, proj_dim: int = 128,
                  pred_hidden: int = 1024, base_momentum: float = 0.99) -> None:
         super().__init__(encoder)
         self.projector = mlp(encoder.out_dim, proj_hidden, proj_dim)
@@ -89,7 +95,7 @@ class BYOL(SslMethod):
 class VICReg(SslMethod):
     """VICReg (Bardes et al. 2022): 3-layer expander, variance-invariance-covariance loss."""
 
-    def __init__(self, encoder: nn.Module, expander_dim: int = 1024, sim_weight: float = 25.0,
+    def __init__(self, encoder: Encoder, expander_dim: int = 1024, sim_weight: float = 25.0,
                  var_weight: float = 25.0, cov_weight: float = 1.0) -> None:
         super().__init__(encoder)
         self.expander = mlp(encoder.out_dim, expander_dim, expander_dim, layers=3)
@@ -124,7 +130,7 @@ class Rotation(SslMethod):
 
     n_views = 1
 
-    def __init__(self, encoder: nn.Module, hidden: int = 256) -> None:
+    def __init__(self, encoder: Encoder, hidden: int = 256) -> None:
         super().__init__(encoder)
         self.classifier = mlp(encoder.out_dim, hidden, 4)
 
@@ -174,7 +180,8 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         x = self.fc(z).view(z.shape[0], -1, *self.grid)
-        return self.up(x)[..., :self.out_hw[0], :self.out_hw[1]]
+        image: Tensor = self.up(x)
+        return image[..., :self.out_hw[0], :self.out_hw[1]]
 
 
 class MaskedAutoencoder(SslMethod):
@@ -183,7 +190,7 @@ class MaskedAutoencoder(SslMethod):
 
     n_views = 1
 
-    def __init__(self, encoder: nn.Module, image_hw: tuple[int, int], mask_ratio: float = 0.5,
+    def __init__(self, encoder: Encoder, image_hw: tuple[int, int], mask_ratio: float = 0.5,
                  patch: int = 8) -> None:
         super().__init__(encoder)
         if not 0 < mask_ratio < 1:
@@ -195,10 +202,14 @@ class MaskedAutoencoder(SslMethod):
         self.mask_ratio = mask_ratio
         self.patch = patch
 
+    @classmethod
+    def from_params(cls, encoder: Encoder, image_hw: tuple[int, int], params: Mapping[str, Any]) -> SslMethod:
+        return cls(encoder, image_hw, **params)
+
     def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
         x = views[0]
         hidden = patch_mask(x.shape[0], self.image_hw, self.patch, self.mask_ratio, x.device)
-        recon = self.decoder(self.encoder(x.masked_fill(hidden, 0.0)))
+        recon: Tensor = self.decoder(self.encoder(x.masked_fill(hidden, 0.0)))
         h, w = recon.shape[-2:]
         target = F.avg_pool2d(x, 2)[..., :h, :w]
         hidden_half = hidden[..., ::2, ::2][..., :h, :w]  # patches are even-sized: exact at half resolution
@@ -212,11 +223,8 @@ METHODS: dict[str, type[SslMethod]] = {
 }
 
 
-def build_method(name: str, encoder: nn.Module, image_hw: tuple[int, int],
+def build_method(name: str, encoder: Encoder, image_hw: tuple[int, int],
                  params: dict[str, Any]) -> SslMethod:
     """The method ``name`` around ``encoder``; ``params`` are its hyperparameters (a recipe's ``params:``)."""
     check_params(name, params)
-    cls = METHODS[name]
-    if "image_hw" in inspect.signature(cls.__init__).parameters:
-        return cls(encoder, image_hw, **params)
-    return cls(encoder, **params)
+    return METHODS[name].from_params(encoder, image_hw, params)

@@ -9,19 +9,27 @@ of the multi-positive NT-Xent. Every other frame in the batch, another place, is
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from ros_ssl.ssl.recipe import Neighbourhood
 
+# The same test runs on numpy arrays (the neighbour table) and on tensors (a batch, on its device).
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
-def _near(dt: np.ndarray | Tensor, dx: np.ndarray | Tensor, dy: np.ndarray | Tensor,
-          dyaw: np.ndarray | Tensor, hood: Neighbourhood) -> np.ndarray | Tensor:
+
+def _near(dt: ArrayT, dx: ArrayT, dy: ArrayT, dyaw: ArrayT, hood: Neighbourhood) -> ArrayT:
     # abs(atan2(sin, cos)) wraps the heading difference into [0, pi].
-    lib = torch if isinstance(dt, Tensor) else np
-    yaw = abs(lib.arctan2(lib.sin(dyaw), lib.cos(dyaw)))
-    return (abs(dt) <= hood.max_dt) & (dx * dx + dy * dy <= hood.max_dist ** 2) & (yaw <= hood.max_yaw)
+    if isinstance(dyaw, Tensor):
+        yaw = abs(torch.arctan2(torch.sin(dyaw), torch.cos(dyaw)))
+    else:
+        yaw = abs(np.arctan2(np.sin(dyaw), np.cos(dyaw)))
+    near: ArrayT = ((abs(dt) <= hood.max_dt) & (dx * dx + dy * dy <= hood.max_dist ** 2)
+                    & (yaw <= hood.max_yaw))
+    return near
 
 
 def neighbour_table(stamps: np.ndarray, poses: np.ndarray, recording: np.ndarray,

@@ -98,7 +98,8 @@ class ViewSetup:
     positives: Neighbourhood | None = None
 
 
-def view_loss(model: nn.Module, views: list[torch.Tensor], ids: torch.Tensor, setup: ViewSetup) -> torch.Tensor:
+def view_loss(model: nn.Module, views: list[torch.Tensor], ids: torch.Tensor,
+              setup: ViewSetup) -> torch.Tensor:
     """The method's loss on a batch of uint8 views of the frames ``ids``."""
     memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
     x = [normalize(v.to(setup.device, non_blocking=True), setup.mean, setup.std)
@@ -152,6 +153,7 @@ class SslTask(Task):
         momentum = getattr(self.method, "momentum", None)
         rate = stats.images_per_s
         return EpochLog(
-            [stats.epoch, round(stats.loss, 6), round(stats.lr, 8), "" if momentum is None else round(momentum, 6),
-             round(rate, 1), round(stats.seconds, 2)],
-            f"{self.loss_name} epoch {stats.epoch + 1}/{stats.epochs}: loss {stats.loss:.4f}, {rate:.0f} images/s")
+            [stats.epoch, round(stats.loss, 6), round(stats.lr, 8),
+             "" if momentum is None else round(momentum, 6), round(rate, 1), round(stats.seconds, 2)],
+            f"{self.loss_name} epoch {stats.epoch + 1}/{stats.epochs}: loss {stats.loss:.4f}, "
+            f"{rate:.0f} images/s")

@@ -40,19 +40,21 @@ class FloorCrop:
         cw = min(w, max(1, round(math.sqrt(area * ratio))))
         ch = min(h, max(1, round(math.sqrt(area / ratio))))
         left = int(torch.randint(0, w - cw + 1, (1,)).item())
-        return TF.resized_crop(img, h - ch, left, ch, cw, [h, w], antialias=True)
+        crop: Tensor = TF.resized_crop(img, h - ch, left, ch, cw, [h, w], antialias=True)
+        return crop
 
 
 def view_transform(cfg: AugmentConfig) -> Transform:
     """One random view: floor crop, flip, colour jitter, grayscale, blur (uint8 in, uint8 out)."""
     cfg.validate()
-    return v2.Compose([
+    transform: Transform = v2.Compose([
         FloorCrop(cfg.crop_scale, cfg.crop_ratio),
         v2.RandomHorizontalFlip(cfg.flip),
         v2.RandomApply([v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue)], p=cfg.jitter),
         v2.RandomGrayscale(cfg.grayscale),
         v2.RandomApply([v2.GaussianBlur(5, cfg.blur_sigma)], p=cfg.blur),
     ])
+    return transform
 
 
 class MultiView:

@@ -64,7 +64,8 @@ class Augment:
         self.mirror = mirror
         per_frame: list[v2.Transform] = []
         if max(config.brightness, config.contrast, config.saturation, config.hue) > 0:
-            per_frame.append(v2.ColorJitter(config.brightness, config.contrast, config.saturation, config.hue))
+            per_frame.append(v2.ColorJitter(config.brightness, config.contrast, config.saturation,
+                                            config.hue))
         if config.grayscale > 0:
             per_frame.append(v2.RandomGrayscale(config.grayscale))
         self.per_frame = v2.Compose(per_frame) if per_frame else None

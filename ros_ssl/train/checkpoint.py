@@ -46,7 +46,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
 def build_detector(config: RunConfig) -> Detector:
     """An untrained detector shaped as a run's config describes (linear probes standardise features)."""
     encoder = build_encoder(config.model, config.image_hw)
-    return Detector(encoder, config.label_shape, dropout=config.recipe.dropout, feature_norm=config.recipe.freeze)
+    return Detector(encoder, config.label_shape, dropout=config.recipe.dropout,
+                    feature_norm=config.recipe.freeze)
 
 
 def load_detector(run_dir: str | Path, which: str = "best",
@@ -54,8 +55,8 @@ def load_detector(run_dir: str | Path, which: str = "best",
     """The trained detector of a run (``which`` = best or last checkpoint), in eval mode, and its config."""
     config = read_run_config(run_dir)
     if isinstance(config, PretrainRunConfig):
-        raise TrainingError(f"{run_dir} is an SSL pretraining run and holds no detector; train one from it with "
-                            f"'ros-ssl train DATASET --init {run_dir}'")
+        raise TrainingError(f"{run_dir} is an SSL pretraining run and holds no detector; train one from it "
+                            f"with 'ros-ssl train DATASET --init {run_dir}'")
     model = build_detector(config)
     state = load_checkpoint(Path(run_dir) / "checkpoints" / f"{which}.pt", device)
     model.load_state_dict(state["model"])
@@ -75,4 +76,5 @@ def load_encoder_weights(model: Detector, init_run: str | Path, model_name: str)
     try:
         model.encoder.load_state_dict(state)
     except RuntimeError as err:
-        raise TrainingError(f"{file} does not fit the {model_name} encoder: {str(err).splitlines()[0]}") from err
+        first_line = str(err).splitlines()[0]
+        raise TrainingError(f"{file} does not fit the {model_name} encoder: {first_line}") from err

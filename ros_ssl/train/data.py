@@ -21,7 +21,7 @@ from ros_ssl.errors import DatasetError
 from ros_ssl.train.augment import Augment
 
 
-class FrameBatches(torch.utils.data.Dataset):
+class FrameBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     """``batches[positions]`` -> dict of image (B, 3, H, W) uint8, labels (B, A, B) uint8, mask bool, index.
 
     ``positions`` index into ``indices`` (frame indices of the dataset). With ``with_truth`` the dense
@@ -61,14 +61,15 @@ class FrameBatches(torch.utils.data.Dataset):
 
 def make_loader(path: str | Path, indices: np.ndarray, batch_size: int, *, shuffle: bool,
                 augment: Augment | None = None, with_truth: bool = False, workers: int = 0, seed: int = 0,
-                rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> DataLoader:
+                rank: int = 0, world_size: int = 1,
+                pin_memory: bool = False) -> DataLoader[dict[str, torch.Tensor]]:
     """A loader of batches over ``indices``; shuffled loaders drop the last partial batch when there are
     more frames than one batch (a batch of one breaks BatchNorm). Call ``set_epoch`` before each epoch."""
     data = FrameBatches(path, indices, augment, with_truth)
     n = len(data)
     inner: torch.utils.data.Sampler[int]
     if world_size > 1:
-        inner = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
+        inner = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed)
     elif shuffle:
         inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
     else:
@@ -79,9 +80,11 @@ def make_loader(path: str | Path, indices: np.ndarray, batch_size: int, *, shuff
                       persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
 
 
-def set_epoch(loader: DataLoader, epoch: int, seed: int = 0) -> None:
+def set_epoch(loader: DataLoader[Any], epoch: int, seed: int = 0) -> None:
     """Reshuffle deterministically for ``epoch`` (same order on every rank for DistributedSampler)."""
-    inner = loader.sampler.sampler  # type: ignore[union-attr]
+    if not isinstance(loader.sampler, BatchSampler):
+        raise TypeError("set_epoch needs a loader whose sampler is a BatchSampler, as make_loader builds")
+    inner = loader.sampler.sampler
     if isinstance(inner, DistributedSampler):
         inner.set_epoch(epoch)
     elif isinstance(inner, RandomSampler) and inner.generator is not None:
@@ -105,7 +108,7 @@ def split_recordings(ds: Dataset, val_fraction: float, test_fraction: float, see
     split = split_by_group(ds.groups(), val_fraction, test_fraction, seed)
     train = split.train
     if train_fraction < 1:
-        keep = max(1, int(round(train_fraction * len(train))))
+        keep = max(1, round(train_fraction * len(train)))
         order = np.random.default_rng(seed + 1).permutation(len(train))[:keep]
         train = sorted(train[i] for i in order)
     return RecordingSplit(train, split.val, split.test)

@@ -35,7 +35,8 @@ def init_distributed() -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available()
-    device = torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1)) if cuda else torch.device("cpu")
+    device = (torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1)) if cuda
+              else torch.device("cpu"))
     if cuda:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():

@@ -98,7 +98,8 @@ class Task(ABC):
     loader: DataLoader[Any]  # training batches; the engine reshuffles it each epoch and cycles it if short
     csv_fields: Sequence[str]  # metrics.csv header; ``end_epoch`` returns the matching row
     progress_label: str = "epoch"  # progress bar "<label> 3/20"
-    # A non-finite loss stops the run with "the <loss_name> loss became nan ...; lower the learning rate <advice>".
+    # A non-finite loss stops the run with
+    # "the <loss_name> loss became nan ...; lower the learning rate <advice>".
     loss_name: str = "training"
     advice: str = ""
 
@@ -116,6 +117,7 @@ class Task(ABC):
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after optimiser step ``step`` (0-based, counted over the run) of ``total_steps``."""
+        return None  # optional hook: most tasks need nothing here
 
     @abstractmethod
     def end_epoch(self, stats: EpochStats) -> EpochLog:
@@ -127,6 +129,7 @@ class Task(ABC):
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Take back ``state()`` from the checkpoint of a resumed run."""
+        return None  # optional hook: a task without ``state()`` has nothing to take back
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,8 @@ class Engine:
         if resume and not self.last.is_file():
             raise TrainingError(f"cannot resume: {self.last} not found")
         if not resume and self.last.exists():
-            raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            raise TrainingError(f"{out} already holds a run; pass --resume to continue it or choose another "
+                                f"--out")
         if resume:
             _check_resumable(out, config, fixed_keys)
         seed_everything(recipe.seed + info.rank)
@@ -169,7 +173,7 @@ class Engine:
         self.channels_last = info.device.type == "cuda" and recipe.channels_last
 
     def fit(self, task: Task) -> EpochStats | None:
-        """Train ``task`` up to ``recipe.epochs``; the last epoch's figures (None when none was left to run)."""
+        """Train ``task`` up to ``recipe.epochs``; the last epoch's figures (None when none was left)."""
         info, recipe = self.info, self.recipe
         cuda = info.device.type == "cuda"
         model = task.module.to(info.device)
@@ -182,7 +186,8 @@ class Engine:
                                       weight_decay=recipe.weight_decay)
         schedule = warmup_cosine(int(recipe.warmup_epochs * steps), max(1, recipe.epochs * steps))
         amp_dtype, scaler = mixed_precision(cuda and recipe.amp)
-        opt = _Optimisation(optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), scaler, amp_dtype)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        opt = _Optimisation(optimizer, scheduler, scaler, amp_dtype)
 
         start = 0
         if self.resume:
@@ -217,7 +222,7 @@ class Engine:
 
     def _train_one_epoch(self, task: Task, net: nn.Module, opt: _Optimisation, steps: int,
                          epoch: int) -> tuple[float, int]:
-        """``steps`` optimiser steps (cycling the loader if it is shorter); returns mean loss and images seen."""
+        """``steps`` optimiser steps (cycling the loader if it is shorter); mean loss and images seen."""
         task.train_mode(net)
         total = torch.zeros((), device=self.info.device)
         images, step, cycle = 0, 0, 0
@@ -250,14 +255,15 @@ def _check_resumable(out: Path, config: AnyRunConfig, fixed_keys: Sequence[str])
     previous = read_run_config(out)
     for key in fixed_keys:
         if getattr(previous, key, None) != getattr(config, key):
-            raise TrainingError(f"cannot resume {out}: its {key} differs from this session's (dataset or recipe "
-                                f"changed); start a new --out")
+            raise TrainingError(f"cannot resume {out}: its {key} differs from this session's (dataset or "
+                                f"recipe changed); start a new --out")
 
 
-def _check_finite(total: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer, task: Task) -> None:
+def _check_finite(total: torch.Tensor, epoch: int, step: int, optimizer: torch.optim.Optimizer,
+                  task: Task) -> None:
     """Stop the run with a clear message once the running loss sum is NaN or infinite."""
     value = total.item()
     if not math.isfinite(value):
         lr = optimizer.param_groups[0]["lr"]
-        raise TrainingError(f"the {task.loss_name} loss became {value} in epoch {epoch + 1} by step {step}; lower the "
-                            f"learning rate (now {lr:.3g}) {task.advice}")
+        raise TrainingError(f"the {task.loss_name} loss became {value} in epoch {epoch + 1} by step {step}; "
+                            f"lower the learning rate (now {lr:.3g}) {task.advice}")

@@ -32,9 +32,10 @@ SPLITS = ("train", "val", "test", "all")
 
 
 @torch.no_grad()
-def predict(model: Detector, loader: torch.utils.data.DataLoader, device: torch.device,
-            mean: Sequence[float], std: Sequence[float], progress: bool = False) -> dict[str, np.ndarray]:
-    """Logits for every batch of a non-empty ``loader`` with the batch's labels, mask, frame index (and truth)."""
+def predict(model: Detector, loader: torch.utils.data.DataLoader[dict[str, torch.Tensor]],
+            device: torch.device, mean: Sequence[float], std: Sequence[float],
+            progress: bool = False) -> dict[str, np.ndarray]:
+    """Logits for every batch of a non-empty ``loader`` with its labels, mask, frame index (and truth)."""
     model.eval()
     parts: dict[str, list[np.ndarray]] = {}
     for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
@@ -56,8 +57,8 @@ def select_recordings(ds: Dataset, config: RunConfig, split: str) -> list[int]:
     known = config.split.all()
     ids = [r["id"] for r in ds.recordings]
     if not known & set(ids):
-        raise DatasetError(f"dataset {ds.path} shares no recording with the run's training data, so it has no "
-                           f"'{split}' part; evaluate it with --split all")
+        raise DatasetError(f"dataset {ds.path} shares no recording with the run's training data, so it "
+                           f"has no '{split}' part; evaluate it with --split all")
     wanted = set(config.split.part(split))
     return [i for i, rid in enumerate(ids) if rid in wanted]
 
@@ -91,7 +92,7 @@ def evaluate(run_dir: str | Path, dataset_path: str | Path, split: str = "test",
                               bootstrap, "_truth"))
     train_groups = set(config.groups.train)
     metrics["counts"] = {
-        "frames": int(len(indices)), "recordings": len(recordings),
+        "frames": len(indices), "recordings": len(recordings),
         "known": out["mask"].sum(axis=0).tolist(),
         "positive": ((out["labels"] == 1) & out["mask"]).sum(axis=0).tolist(),
         "known_fraction": float(out["mask"].mean()) if out["mask"].size else 0.0,
@@ -103,8 +104,9 @@ def evaluate(run_dir: str | Path, dataset_path: str | Path, split: str = "test",
     if plots:
         plot_auc(metrics, out_dir / "auc_vs_distance.png")
         pick = _sample_rows(out["labels"], out["mask"], 8)
-        plot_samples(ds.frames[out["index"][pick]], 1 / (1 + np.exp(-out["logits"][pick])), out["labels"][pick],
-                     out["mask"][pick], metrics, out_dir / "samples.png")
+        probs = 1 / (1 + np.exp(-out["logits"][pick]))
+        plot_samples(ds.frames[out["index"][pick]], probs, out["labels"][pick], out["mask"][pick], metrics,
+                     out_dir / "samples.png")
     return metrics
 
 
@@ -112,7 +114,8 @@ def _sample_rows(labels: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     """Rows to draw: half show known obstacles (rare, and the interesting ones: in each of n/2 stretches
     of the evaluated frames, the one with the most known obstacle cells), the rest spread over all frames."""
     positives = ((labels == 1) & mask).sum(axis=(1, 2))
-    chosen = np.array([part[np.argmax(positives[part])] for part in np.array_split(np.arange(len(labels)), n // 2)
+    stretches = np.array_split(np.arange(len(labels)), n // 2)
+    chosen = np.array([part[np.argmax(positives[part])] for part in stretches
                        if len(part) and positives[part].max() > 0], int)
     k = len(chosen)
     rest = np.linspace(0, len(labels) - 1, min(n - k, len(labels))).astype(int)
@@ -151,13 +154,15 @@ def format_table(metrics: dict[str, Any]) -> str:
     lines = ["distance" + "".join(f"{s:>{width}}" for s in sensors)]
     for j, d in enumerate(distances):
         cells = [metrics["auc"][i][j] for i in range(len(sensors))]
-        lines.append(f"{d:8.3f}" + "".join(f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}" for v in cells))
+        lines.append(f"{d:8.3f}"
+                     + "".join(f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}" for v in cells))
     lines.append(f"mean AUC (known labels): {_fmt(metrics['mean_auc'])}{_ci(metrics.get('auc_ci'))}")
     if "mean_auc_truth" in metrics:
-        lines.append(f"mean AUC (dense truth):  {_fmt(metrics['mean_auc_truth'])}{_ci(metrics.get('auc_truth_ci'))}")
+        lines.append(f"mean AUC (dense truth):  {_fmt(metrics['mean_auc_truth'])}"
+                     f"{_ci(metrics.get('auc_truth_ci'))}")
     c = metrics["counts"]
-    lines.append(f"{c['frames']} frames from {c['recordings']} recording(s), {100 * c['known_fraction']:.1f}% of "
-                 f"cells known")
+    lines.append(f"{c['frames']} frames from {c['recordings']} recording(s), "
+                 f"{100 * c['known_fraction']:.1f}% of cells known")
     return "\n".join(lines)
 
 

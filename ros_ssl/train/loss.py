@@ -34,4 +34,5 @@ def balanced_pos_weight(labels: np.ndarray, mask: np.ndarray, max_weight: float 
     pos = ((labels == 1) & known).sum(axis=0).astype(np.float64)
     neg = ((labels == 0) & known).sum(axis=0).astype(np.float64)
     ratio = np.divide(neg, pos, out=np.ones_like(pos), where=pos > 0)
-    return np.clip(ratio, 1.0, max_weight).astype(np.float32)
+    weight: np.ndarray = np.clip(ratio, 1.0, max_weight).astype(np.float32)
+    return weight

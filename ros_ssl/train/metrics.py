@@ -27,7 +27,7 @@ def auc_table(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, min_count
 
     NaN where a cell has fewer than ``min_count`` known positives or negatives (1: only where undefined).
     """
-    n, a, b = probs.shape
+    _, a, b = probs.shape
     out = np.full((a, b), np.nan)
     for i in range(a):
         for j in range(b):
@@ -63,16 +63,18 @@ def bootstrap_auc(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, recor
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(recs), (replicates, len(recs)))
     weights = np.stack([np.bincount(d, minlength=len(recs)) for d in draws]).astype(np.float64)
-    n, a, b = probs.shape
+    _, a, b = probs.shape
     cells = np.full((replicates, a, b), np.nan)
     for i in range(a):
         for j in range(b):
             known = np.asarray(mask[:, i, j], bool)
             cells[:, i, j] = _auc_weighted(np.asarray(probs[known, i, j], np.float64),
-                                           np.asarray(labels[known, i, j]).astype(bool), rec_index[known], weights)
+                                           np.asarray(labels[known, i, j]).astype(bool), rec_index[known],
+                                           weights)
     finite = np.isfinite(cells)
     counts = finite.sum(axis=(1, 2))
-    means = np.where(counts > 0, np.where(finite, cells, 0.0).sum(axis=(1, 2)) / np.maximum(counts, 1), np.nan)
+    sums = np.where(finite, cells, 0.0).sum(axis=(1, 2))
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
     low, high = _percentiles(cells, q)
     mean_low, mean_high = _percentiles(means[:, None], q)
@@ -90,12 +92,13 @@ def _percentiles(samples: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarra
     return low, high
 
 
-def _auc_weighted(scores: np.ndarray, positive: np.ndarray, unit: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """AUC for each row of ``weights`` (R, U): sample k counts ``weights[r, unit[k]]`` times. NaN if one class.
+def _auc_weighted(scores: np.ndarray, positive: np.ndarray, unit: np.ndarray,
+                  weights: np.ndarray) -> np.ndarray:
+    """AUC for each row of ``weights`` (R, U); NaN if one class.
 
-    With W = weights, the AUC numerator is sum_uv W_u W_v C_uv, where C_uv counts (positive in unit u,
-    negative in unit v) pairs the positive wins (ties count one half); C is built once from the sorted
-    distinct scores, so each replicate costs O(U^2).
+    Sample k counts ``weights[r, unit[k]]`` times. With W = weights, the AUC numerator is
+    sum_uv W_u W_v C_uv, where C_uv counts (positive in unit u, negative in unit v) pairs the positive wins
+    (ties count one half); C is built once from the sorted distinct scores, so each replicate costs O(U^2).
     """
     r, n_units = weights.shape
     if len(scores) == 0:

@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from ros_ssl.config.geometry import LabelGeometry  # noqa: E402
+from ros_ssl.config.geometry import LabelGeometry
 
 
 def _table(values: list[list[float | None]]) -> np.ndarray:
@@ -30,8 +30,9 @@ def plot_auc(metrics: dict[str, Any], path: Path) -> None:
         panels = [("known labels", auc)] + ([("dense truth", truth)] if truth is not None else [])
         fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
         extent = (g.y[0], g.y[-1], g.x[0], g.x[-1])
-        for ax, (title, table) in zip(axes[0], panels):
-            im = ax.imshow(table, origin="lower", extent=extent, vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+        for ax, (title, table) in zip(axes[0], panels, strict=True):
+            im = ax.imshow(table, origin="lower", extent=extent, vmin=0.5, vmax=1.0, cmap="viridis",
+                           aspect="auto")
             ax.set(title=f"AUC, {title}", xlabel="lateral y (m, +left)", ylabel="ahead x (m)")
             ax.invert_xaxis()
             fig.colorbar(im, ax=ax)
@@ -39,7 +40,7 @@ def plot_auc(metrics: dict[str, Any], path: Path) -> None:
         fig, ax = plt.subplots(figsize=(7, 4))
         d = 100 * np.asarray(metrics["distances"], np.float64)
         colours = plt.cm.viridis(np.linspace(0, 0.9, len(metrics["sensors"])))
-        for i, (name, colour) in enumerate(zip(metrics["sensors"], colours)):
+        for i, (name, colour) in enumerate(zip(metrics["sensors"], colours, strict=True)):
             ax.plot(d, auc[i], "-o", ms=3, color=colour, label=name)
             if truth is not None:
                 ax.plot(d, truth[i], "--", color=colour, alpha=0.6)

@@ -14,9 +14,9 @@ Everything is validated before any data is loaded.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,8 +24,13 @@ from ros_ssl.config.encoders import ENCODER_NAMES, IMAGENET_MEAN, IMAGENET_STD
 from ros_ssl.config.schema import apply_overrides, build, check, load_yaml, parse_overrides, to_data
 from ros_ssl.errors import ConfigError
 
-__all__ = ["RECIPES", "AugmentConfig", "Recipe", "check_field", "load_recipe", "parse_overrides", "read_recipe",
-           "recipe_from_dict", "recipe_path"]
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # Python 3.10 has it only under its older name
+    from importlib.abc import Traversable
+
+__all__ = ["RECIPES", "AugmentConfig", "Recipe", "check_field", "load_recipe", "parse_overrides",
+           "read_recipe", "recipe_from_dict", "recipe_path"]
 
 # Named recipes (``--recipe quick``): ``training/*.yaml``, shipped inside the package as ``ros_ssl/recipes``.
 RECIPES: Traversable = resources.files("ros_ssl") / "recipes"
@@ -63,7 +68,8 @@ class Recipe:
     warmup_epochs: float = 0.5
     # Dropout before the head.
     dropout: float = 0.0
-    # Positive weight of the loss: "none", "auto" (per cell negatives/positives, clipped to [1, 10]) or a number.
+    # Positive weight of the loss: "none", "auto" (per cell negatives/positives, clipped to [1, 10])
+    # or a number.
     pos_weight: str | float = "none"
     # Optimiser steps per epoch; 0 = one pass over the training frames.
     steps_per_epoch: int = 0
@@ -110,8 +116,9 @@ class Recipe:
                     (self.mean, self.std), "three numbers each, std > 0")
         check_field(not self.freeze or bool(self.init), "freeze", self.freeze,
                     "false unless init names a pretrained run (a frozen random encoder learns nothing)")
-        check_field(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init", self.init,
-                    "a run directory holding checkpoints/encoder.pt (from 'ros-ssl pretrain' or 'ros-ssl train')")
+        check_field(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init",
+                    self.init, "a run directory holding checkpoints/encoder.pt "
+                    "(from 'ros-ssl pretrain' or 'ros-ssl train')")
         a = self.augment
         for name in ("flip", "grayscale", "noise"):
             check_field(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name),
@@ -134,12 +141,16 @@ def recipe_path(name_or_path: str | Path) -> Path | Traversable:
     named = RECIPES / f"{name_or_path}.yaml"
     if named.is_file():
         return named
-    known = sorted(p.name[:-5] for p in RECIPES.iterdir() if p.name.endswith(".yaml")) if RECIPES.is_dir() else []
+    known = (sorted(p.name[:-5] for p in RECIPES.iterdir() if p.name.endswith(".yaml"))
+             if RECIPES.is_dir() else [])
     raise ConfigError(f"recipe {str(name_or_path)!r} is neither a file nor one of {known}")
 
 
 def read_recipe(name_or_path: str | Path | None, cls: type[T]) -> T:
-    """``cls`` built from a recipe file (a path or a shipped name; defaults for None), errors naming the file."""
+    """``cls`` built from a recipe file (a path or a shipped name; defaults for None).
+
+    Its errors name the file.
+    """
     if name_or_path is None:
         return cls()
     path = recipe_path(name_or_path)

@@ -69,7 +69,8 @@ class RunConfig:
         return {"model": self.model, "image_hw": list(self.image_hw), "label_shape": list(self.label_shape),
                 "geometry": self.geometry.to_dict(), "mean": list(self.mean), "std": list(self.std),
                 "dataset": self.dataset, "split": self.split.to_dict(), "groups": self.groups.to_dict(),
-                "recipe": self.recipe.to_dict(), "world_size": self.world_size, "versions": dict(self.versions)}
+                "recipe": self.recipe.to_dict(), "world_size": self.world_size,
+                "versions": dict(self.versions)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "run config") -> RunConfig:
@@ -77,7 +78,8 @@ class RunConfig:
             return cls(model=str(data["model"]), image_hw=_pair(data["image_hw"]),
                        label_shape=_pair(data["label_shape"]),
                        geometry=LabelGeometry.from_dict(data["geometry"], f"{where} geometry"),
-                       mean=_floats(data["mean"]), std=_floats(data["std"]), dataset=str(data.get("dataset", "")),
+                       mean=_floats(data["mean"]), std=_floats(data["std"]),
+                       dataset=str(data.get("dataset", "")),
                        split=Split.from_dict(data["split"]), groups=Split.from_dict(data.get("groups") or {}),
                        recipe=recipe_from_dict(data["recipe"]), world_size=int(data.get("world_size", 1)),
                        versions=dict(data.get("versions") or {}))
@@ -104,10 +106,12 @@ class PretrainRunConfig:
     versions: Mapping[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.KIND, "method": self.method, "model": self.model, "image_hw": list(self.image_hw),
-                "mean": list(self.mean), "std": list(self.std), "dataset": self.dataset, "frames": self.frames,
+        return {"kind": self.KIND, "method": self.method, "model": self.model,
+                "image_hw": list(self.image_hw), "mean": list(self.mean), "std": list(self.std),
+                "dataset": self.dataset, "frames": self.frames,
                 "recordings": None if self.recordings is None else list(self.recordings),
-                "recipe": self.recipe.to_dict(), "world_size": self.world_size, "versions": dict(self.versions)}
+                "recipe": self.recipe.to_dict(), "world_size": self.world_size,
+                "versions": dict(self.versions)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "run config") -> PretrainRunConfig:

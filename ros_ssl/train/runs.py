@@ -41,11 +41,11 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     """Backward and step, through the gradient scaler when mixed precision uses one."""
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
-        scaler.scale(loss).backward()
+        torch.autograd.backward(scaler.scale(loss))
         scaler.step(optimizer)
         scaler.update()
     else:
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
 
 

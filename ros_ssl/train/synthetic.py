@@ -41,7 +41,7 @@ def make_synthetic_dataset(path: str | Path, recordings: int = 6, frames: int = 
         for i in range(frames):
             for s in range(len(sensors)):
                 if np.isfinite(obstacle[i, s]):
-                    bottom = int(round((h - 1) - obstacle[i, s] / 0.5 * 0.8 * (h - 1)))
+                    bottom = round((h - 1) - obstacle[i, s] / 0.5 * 0.8 * (h - 1))
                     images[i, : bottom + 1, s * band:(s + 1) * band] -= 70
         t = np.arange(frames) / 15.0
         arrays = {"frames": np.clip(images, 0, 255).astype(np.uint8), "labels": labels,

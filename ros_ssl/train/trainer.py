@@ -1,4 +1,4 @@
-"""Train the detector: recipe -> split by world -> epochs -> best checkpoint on validation AUC -> test metrics.
+"""Train the detector: recipe -> split by world -> epochs -> best on validation AUC -> test metrics.
 
 Shaped like torchvision's reference recipes: ``train(dataset, out, recipe)`` splits the dataset, records
 the run's ``RunConfig`` and hands a ``DetectorTask`` to the engine (``ros_ssl.train.engine``: epochs,
@@ -83,7 +83,8 @@ def train(dataset: str | Path, out: str | Path, recipe: Recipe, resume: bool = F
         shutdown(info)
 
 
-def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: bool, progress: bool) -> TrainResult:
+def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: bool,
+           progress: bool) -> TrainResult:
     ds = load_dataset(dataset)
     split = split_recordings(ds, recipe.val_fraction, recipe.test_fraction, recipe.split_seed,
                              recipe.train_fraction)
@@ -97,7 +98,8 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
     engine.fit(task)
     metrics = None
     if info.is_main and split.test:
-        metrics = evaluate(out, ds.path, "test", device=info.device, bootstrap=recipe.bootstrap, progress=progress)
+        metrics = evaluate(out, ds.path, "test", device=info.device, bootstrap=recipe.bootstrap,
+                           progress=progress)
     barrier(info)
     return TrainResult(out, task.best_epoch, task.best_auc, metrics, info.is_main)
 
@@ -124,11 +126,12 @@ class DetectorTask(Task):
                                   workers=recipe.workers, seed=recipe.seed, rank=info.rank,
                                   world_size=info.world_size, pin_memory=cuda)
         if not (recipe.steps_per_epoch or len(self.loader)):
-            raise TrainingError(f"dataset {ds.path}: no training batch; the training split has {len(train_idx)} "
-                                f"frames")
-        self.setup = StepSetup(info.device, recipe.mean, recipe.std, _pos_weight(recipe, ds, train_idx, info.device),
-                               channels_last)
-        self.val_loader = (make_loader(ds.path, val_idx, recipe.eval_batch_size, shuffle=False, pin_memory=cuda)
+            raise TrainingError(f"dataset {ds.path}: no training batch; the training split has "
+                                f"{len(train_idx)} frames")
+        pos_weight = _pos_weight(recipe, ds, train_idx, info.device)
+        self.setup = StepSetup(info.device, recipe.mean, recipe.std, pos_weight, channels_last)
+        self.val_loader = (make_loader(ds.path, val_idx, recipe.eval_batch_size, shuffle=False,
+                                       pin_memory=cuda)
                            if len(val_idx) and info.is_main else None)
         self.config, self.out = config, out
         self.best_epoch, self.best_score = -1, -math.inf
@@ -137,7 +140,8 @@ class DetectorTask(Task):
     def train_mode(self, net: nn.Module) -> None:
         net.train()
         if self.config.recipe.freeze:
-            self.model.encoder.eval()  # linear probe: BatchNorm statistics of the pretrained encoder stay fixed
+            # Linear probe: BatchNorm statistics of the pretrained encoder stay fixed.
+            self.model.encoder.eval()
 
     def training_step(self, net: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return detector_loss(net, batch, self.setup)
@@ -151,19 +155,21 @@ class DetectorTask(Task):
                              else (float("nan"), float("nan")))
         # Best on validation mean AUC; without one (no validation part, or one class only), on the loss,
         # and without either, the latest epoch.
-        score = val_auc if math.isfinite(val_auc) else -val_loss if math.isfinite(val_loss) else float(stats.epoch)
+        score = (val_auc if math.isfinite(val_auc)
+                 else -val_loss if math.isfinite(val_loss) else float(stats.epoch))
         improved = score > self.best_score
         if improved:
             self.best_epoch, self.best_score = stats.epoch, score
             self.best_auc = val_auc if math.isfinite(val_auc) else None
             checkpoints = self.out / "checkpoints"
-            save_checkpoint(checkpoints / "best.pt", {"model": self.model.state_dict(), "epoch": stats.epoch,
-                                                      "val_mean_auc": self.best_auc, "config": self.config.to_dict()})
+            save_checkpoint(checkpoints / "best.pt",
+                            {"model": self.model.state_dict(), "epoch": stats.epoch,
+                             "val_mean_auc": self.best_auc, "config": self.config.to_dict()})
             save_checkpoint(checkpoints / "encoder.pt", self.model.encoder.state_dict())
         auc_text = f"{val_auc:.3f}" if math.isfinite(val_auc) else "n/a (too few positives; loss decides)"
         return EpochLog(
-            [stats.epoch + 1, _r(stats.loss), _r(val_loss), _r(val_auc), _r(stats.lr), round(stats.images_per_s, 1),
-             round(stats.seconds, 2), int(improved)],
+            [stats.epoch + 1, _r(stats.loss), _r(val_loss), _r(val_auc), _r(stats.lr),
+             round(stats.images_per_s, 1), round(stats.seconds, 2), int(improved)],
             f"epoch {stats.epoch + 1}/{stats.epochs}: train loss {stats.loss:.4f}, val loss {val_loss:.4f}, "
             f"val mean AUC {auc_text}{' *' if improved else ''}")
 
@@ -171,8 +177,9 @@ class DetectorTask(Task):
         return {"best_epoch": self.best_epoch, "best_score": self.best_score, "best_auc": self.best_auc}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.best_epoch, self.best_score, self.best_auc = (int(state["best_epoch"]), float(state["best_score"]),
-                                                           state["best_auc"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_score = float(state["best_score"])
+        self.best_auc = state["best_auc"]
 
     def _validate(self, loader: DataLoader[Any]) -> tuple[float, float]:
         out = predict(self.model, loader, self.setup.device, self.setup.mean, self.setup.std)
@@ -181,7 +188,8 @@ class DetectorTask(Task):
         return loss, mean_auc(auc_table(out["logits"], out["labels"], out["mask"], min_count=VAL_MIN_COUNT))
 
 
-def _pos_weight(recipe: Recipe, ds: Dataset, train_idx: np.ndarray, device: torch.device) -> torch.Tensor | None:
+def _pos_weight(recipe: Recipe, ds: Dataset, train_idx: np.ndarray,
+                device: torch.device) -> torch.Tensor | None:
     if recipe.pos_weight == "none":
         return None
     if recipe.pos_weight == "auto":
@@ -192,12 +200,13 @@ def _pos_weight(recipe: Recipe, ds: Dataset, train_idx: np.ndarray, device: torc
 def _run_config(ds: Dataset, recipe: Recipe, split: RecordingSplit, info: DistInfo) -> RunConfig:
     ids = [r["id"] for r in ds.recordings]
     groups = ds.groups()
+    parts = (split.train, split.val, split.test)
     return RunConfig(
         model=recipe.model, image_hw=ds.image_hw, label_shape=ds.label_shape,
         geometry=ds.geometry,
         mean=tuple(recipe.mean), std=tuple(recipe.std), dataset=str(ds.path.resolve()),
-        split=Split(*(tuple(ids[i] for i in part) for part in (split.train, split.val, split.test))),
-        groups=Split(*(tuple(sorted({groups[i] for i in part})) for part in (split.train, split.val, split.test))),
+        split=Split(*(tuple(ids[i] for i in part) for part in parts)),
+        groups=Split(*(tuple(sorted({groups[i] for i in part})) for part in parts)),
         recipe=recipe, world_size=info.world_size,
         versions={"ros_ssl": __version__, "torch": str(torch.__version__)})
 
