@@ -1,18 +1,28 @@
 """Record a robot's camera, proximity and odometry topics (per its ros_ssl profile) to a rosbag2 MCAP bag.
 
-    ros2 launch launch/record.launch.py profile:=thymio out:=/data/run1
+    ros2 launch ros_ssl record.launch.py profile:=thymio out:=/data/run1
 
-The nodes are pip-installed console scripts (``pip install ros_ssl[ros]``), so ``Node`` names no
-package and runs the executable from PATH. Remap topics as usual, e.g. ``--ros-args -r`` in a
-``ros_arguments`` list, or give the profile YAML your robot's topic names. Without ``ros2 launch``:
+``Node`` runs ``<prefix>/lib/ros_ssl/ros-ssl-recorder``, which pip (``pip install ros_ssl[ros]``) or
+``colcon build`` installs and the ament index finds. Any node exiting ends the launch, and a failed one makes
+``ros2 launch`` exit 1. Remap topics as usual, e.g. ``--ros-args -r`` in a ``ros_arguments`` list, or give
+the profile YAML your robot's topic names. Without ``ros2 launch``:
 ``ros-ssl run record --config thymio --out /data/run1``.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, Shutdown
+from launch.events.process import ProcessExited
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+
+def _end_on_exit(event: ProcessExited, context: LaunchContext) -> list[Shutdown] | None:
+    """Any node exiting ends the launch; a node that fails (non-zero exit, or an executable that cannot
+    start) makes ``ros2 launch`` exit 1, which ``launch`` does only for an exception in its event loop."""
+    if event.returncode != 0:
+        raise RuntimeError(f"{event.action.name} exited with code {event.returncode}")
+    return None if context.is_shutdown else [Shutdown(reason=f"{event.action.name} exited")]
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -28,9 +38,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("qos", default_value="auto",
                               description="Sensor QoS: auto (match publishers), sensor_data, reliable"),
         Node(
+            package="ros_ssl",
             executable="ros-ssl-recorder",
             name="recorder",
             output="screen",
+            on_exit=_end_on_exit,
             parameters=[{
                 "profile": ParameterValue(LaunchConfiguration("profile"), value_type=str),
                 "out": ParameterValue(LaunchConfiguration("out"), value_type=str),

@@ -25,3 +25,7 @@ class DatasetError(RosSslError):
 
 class ModelPackageError(RosSslError):
     """A model package is missing, corrupt, or does not match its metadata."""
+
+
+class OutputError(RosSslError):
+    """An output path cannot be written (read-only, under a file, disk full)."""

@@ -16,9 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # The options and arguments each command is known by (README, scripts): renaming one must fail here.
 KNOWN = {
     "inspect": {"bag", "--config", "--strict"},
-    "simulate": {"--out", "--duration", "--seed", "--config", "--workers", "-j", "--progress"},
-    "label": {"bags", "--out", "--config", "--workers", "-j", "--report"},
+    "simulate": {"--out", "--duration", "--seed", "--config", "--workers", "-j", "--progress", "--sensors",
+                 "--max-range", "--scan", "--camera-hz", "--proximity-hz", "--odometry-hz"},
+    "profile": set(),  # a group: its subcommands' options are checked in tests/test_profile_suggest.py
+    "label": {"bags", "--out", "--config", "--workers", "-j", "--report", "--dry-run"},
     "label-stats": {"dataset", "--out"},
+    "dataset": set(),  # a group: its subcommands' options are checked in tests/faults/test_dataset_faults.py
     "train": {"dataset", "--out", "--recipe", "--model", "--epochs", "--init", "--freeze", "--resume",
               "--set"},
     "evaluate": {"run", "dataset", "--split", "--checkpoint", "--out", "--bootstrap"},

@@ -16,7 +16,15 @@ import torch
 from ros_ssl.bag import messages as M
 from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.data import load_dataset
-from ros_ssl.edge import EdgeConfig, EdgeModel, TensorRtConfig, load_edge_config, load_package, sha256_file
+from ros_ssl.edge import (
+    CHECKSUMS,
+    EdgeConfig,
+    EdgeModel,
+    TensorRtConfig,
+    load_edge_config,
+    load_package,
+    sha256_file,
+)
 from ros_ssl.edge.overlay import cell_matrix, draw_overlay
 from ros_ssl.edge.providers import choose_providers, provider_options
 from ros_ssl.errors import ConfigError, MessageError, ModelPackageError
@@ -75,9 +83,19 @@ def _copy(package: Path, tmp_path: Path) -> Path:
 
 
 def _edit_metadata(pkg: Path, edit) -> None:
+    """Edit metadata.json and reseal the package (as a careless tool might): the field checks must still
+    catch the edit. An unsealed edit is refused earlier, by the checksums (tests/faults)."""
     meta = json.loads((pkg / "metadata.json").read_text())
     edit(meta)
     (pkg / "metadata.json").write_text(json.dumps(meta))
+    _reseal(pkg)
+
+
+def _reseal(pkg: Path) -> None:
+    """Rehash metadata.json and the model files present; keep the lines of files deleted on purpose."""
+    sums = dict(reversed(line.split("  ")) for line in (pkg / CHECKSUMS).read_text().splitlines())
+    sums.update({p.name: sha256_file(p) for p in [pkg / "metadata.json", *pkg.glob("*.onnx")]})
+    (pkg / CHECKSUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
 
 
 def test_runtime_never_imports_torch(package: Path) -> None:
@@ -210,6 +228,7 @@ def test_metadata_from_another_model_or_format(package: Path, tmp_path: Path) ->
     with pytest.raises(ModelPackageError, match=r"ros_ssl\.model/99"):
         EdgeModel(pkg)
     (pkg / "metadata.json").write_text("{not json")
+    _reseal(pkg)
     with pytest.raises(ModelPackageError, match="not valid JSON"):
         EdgeModel(pkg)
 

@@ -97,8 +97,8 @@ def test_dataset_geometry_and_profile_are_typed(tmp_path: Path) -> None:
     profile = load_profile("sim")
     geometry = profile.label_geometry()
     _write(tmp_path / "ds", geometry, profile)
-    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
-    assert manifest["geometry"] == geometry.to_dict() and manifest["profile"] == profile.to_dict()
+    header = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert header["geometry"] == geometry.to_dict() and header["profile"] == profile.to_dict()
     ds = load_dataset(tmp_path / "ds")
     assert ds.geometry == geometry and ds.label_shape == geometry.shape
     assert ds.labels.shape == (3, *geometry.shape)
@@ -120,9 +120,9 @@ def test_appending_another_geometry_is_refused(tmp_path: Path) -> None:
     DatasetWriter(tmp_path / "ds", SENSORS, (8, 10), profile)  # the same geometry appends
 
 
-def test_a_manifest_that_no_longer_validates_is_a_one_line_dataset_error(tmp_path: Path) -> None:
+def test_a_header_that_no_longer_validates_is_a_one_line_dataset_error(tmp_path: Path) -> None:
     _write(tmp_path / "ds", SENSORS, load_profile("sim"))
-    file = tmp_path / "ds" / "manifest.json"
+    file = tmp_path / "ds" / "dataset.json"
     manifest = json.loads(file.read_text())
     manifest["profile"]["camera"]["type"] = "film"
     file.write_text(json.dumps(manifest))

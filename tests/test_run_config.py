@@ -24,7 +24,7 @@ DETECTOR = RunConfig(
     versions={"ros_ssl": "0.1.0", "torch": "2.x"})
 SSL = PretrainRunConfig(
     method="byol", model="paper_cnn", image_hw=(64, 80), mean=(0.4, 0.5, 0.6), std=(0.2, 0.2, 0.2),
-    dataset="/data/ds", frames=96, recordings=(0, 2),
+    dataset="/data/ds", frames=96, recordings=("bag_a-1234abcd", "bag_c-5678ef01"),
     recipe=load_pretrain_recipe("ssl_byol", {"params.base_momentum": 0.9, "augment.crop_scale": [0.5, 1.0]}),
     world_size=1, versions={"ros_ssl": "0.1.0"})
 
@@ -40,7 +40,8 @@ def test_both_kinds_write_todays_keys_and_read_back_equal(tmp_path: Path) -> Non
                          "recordings", "recipe", "world_size", "versions"]
     assert det["geometry"] == {"kind": "sensor_distance", "sensors": ["left", "right"],
                                "distances": [0.0, 0.1, 0.2]}
-    assert det["split"]["val"] == ["r2"] and ssl["kind"] == "ssl" and ssl["recordings"] == [0, 2]
+    assert det["split"]["val"] == ["r2"] and ssl["kind"] == "ssl"
+    assert ssl["recordings"] == ["bag_a-1234abcd", "bag_c-5678ef01"]
     assert read_run_config(tmp_path / "det") == DETECTOR
     assert read_run_config(tmp_path / "ssl") == SSL
 

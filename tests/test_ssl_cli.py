@@ -131,8 +131,8 @@ def test_study_quick_runs_end_to_end(tiny: Path, tmp_path: Path) -> None:
     assert isinstance(pretrain_config, PretrainRunConfig) and isinstance(finetune_config, RunConfig)
     test_ids = set(finetune_config.split.test)
     assert pretrain_config.recordings and test_ids  # SSL never saw the test worlds
-    ds_ids = [r["id"] for r in json.loads((tiny / "manifest.json").read_text())["recordings"]]
-    assert not {ds_ids[i] for i in pretrain_config.recordings} & test_ids
+    ds_ids = {r["id"] for r in load_dataset(tiny).recordings}
+    assert set(pretrain_config.recordings) <= ds_ids and not set(pretrain_config.recordings) & test_ids
 
     stamp = (out / "finetune" / "temporal_50pct" / "metrics.json").stat().st_mtime_ns
     invoke("study", "--out", out, "--quick", "--dataset", tiny, "--methods", "temporal", "--fractions",

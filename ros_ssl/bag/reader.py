@@ -7,6 +7,8 @@ definitions (rosbag2 before iron) fall back to ``distro``'s definitions.
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,8 @@ class BagReader:
                            f"expected one of {sorted(DISTROS)}")
         self._distro = DISTROS[distro]
         self._reader: AnyReader | None = None
+        # Messages ``messages(unique=True)`` dropped as exact copies of an earlier one, per topic.
+        self.duplicates: Counter[str] = Counter()
 
     def __enter__(self) -> BagReader:
         if not self.path.exists():
@@ -103,16 +107,21 @@ class BagReader:
                 return t.msgtype
         return None
 
-    def messages(self, topics: Iterable[str] | None = None, deserialize: bool = True) -> Iterator[BagMessage]:
+    def messages(self, topics: Iterable[str] | None = None, deserialize: bool = True,
+                 unique: bool = False) -> Iterator[BagMessage]:
         """Stream messages of ``topics`` (all if None) in bag-time order.
 
         With ``deserialize=False`` the ``msg`` field holds the raw serialized bytes (cheap scans).
+        With ``unique=True`` a message whose topic and serialized bytes (so also its header stamp) equal
+        an earlier one's is dropped and counted in ``duplicates``: a bag recorded by two recorders at
+        once, or merged twice, holds every message twice, and storing both would double the data.
         """
         wanted = None if topics is None else set(topics)
         conns = [c for c in self.reader.connections if wanted is None or c.topic in wanted]
         if not conns:
             return
         it = self.reader.messages(connections=conns)
+        seen: dict[str, set[bytes]] = {}
         last_ns = self.start_ns
         while True:
             try:
@@ -124,6 +133,13 @@ class BagReader:
                                f"{(last_ns - self.start_ns) / 1e9:.2f} s "
                                f"({_short(err)})") from err
             last_ns = t_ns
+            if unique:
+                digests = seen.setdefault(conn.topic, set())
+                digest = hashlib.blake2b(raw, digest_size=16).digest()
+                if digest in digests:
+                    self.duplicates[conn.topic] += 1
+                    continue
+                digests.add(digest)
             if not deserialize:
                 yield BagMessage(conn.topic, conn.msgtype, t_ns, raw)
                 continue

@@ -2,7 +2,8 @@
 
 Two passes keep memory flat: ``read_streams`` collects the small streams (odometry, proximity, frame
 stamps, simulator ground truth); ``iter_frames`` then decodes camera frames one at a time.
-Stamps are header stamps (sensor time); a zero header stamp falls back to the bag time.
+Stamps are header stamps (sensor time); a zero header stamp falls back to the bag time. Both passes drop
+exact duplicate messages (same topic, same bytes) the same way, so frame i of one is frame i of the other.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ros_ssl.bag.reader import BagReader
 from ros_ssl.config.profile import RobotProfile
 from ros_ssl.errors import BagError, MessageError
-from ros_ssl.msgs.images import decode_image
+from ros_ssl.msgs.images import DecodeFailure, UndecodableImage, decode_image
 from ros_ssl.msgs.poses import compose, odometry_pose, stamp_ns, transform_pose
 from ros_ssl.msgs.ranges import range_reading, scan_readings
 
@@ -42,6 +43,16 @@ class Streams:
     truth_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     truth: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (T, 3) world-frame x, y, yaw
     world: dict[str, Any] | None = None  # simulator world description, if recorded
+    duplicates: dict[str, int] = field(default_factory=dict)  # exact duplicate messages dropped, per topic
+
+
+class CameraFrame(NamedTuple):
+    """One camera message of ``iter_frames``: its pixels, or why it has none."""
+
+    number: int  # position among the topic's messages, duplicates not counted
+    stamp_ns: int
+    rgb: np.ndarray | None
+    error: UndecodableImage | None
 
 
 def camera_topic(bag: BagReader, profile: RobotProfile) -> str:
@@ -83,7 +94,7 @@ def read_streams(path: str | Path, profile: RobotProfile, require_camera: bool =
         truth: list[tuple[float, float, float]] = []
         world = None
         tf = _TfChain(odo.odom_frame, odo.base_frame)
-        for m in bag.messages(topics, deserialize=True):
+        for m in bag.messages(topics, deserialize=True, unique=True):
             if m.topic == cam:
                 cam_ns.append(_stamp(m))
             elif m.topic == WORLD_TOPIC:
@@ -121,21 +132,24 @@ def read_streams(path: str | Path, profile: RobotProfile, require_camera: bool =
         range_ns=[np.asarray(r, np.int64) for r in rng_ns],
         ranges=[np.asarray(r, np.float64) for r in rng],
         truth_ns=np.asarray(truth_ns, np.int64), truth=np.asarray(truth, np.float64).reshape(-1, 3),
-        world=world,
+        world=world, duplicates=dict(bag.duplicates),
     )
 
 
-def iter_frames(path: str | Path, topic: str) -> Iterator[tuple[int, int, np.ndarray | None, str]]:
-    """Yield (index, stamp_ns, rgb or None, error) for every camera message, in bag order.
+def iter_frames(path: str | Path, topic: str) -> Iterator[CameraFrame]:
+    """Yield every camera message but exact duplicates, decoded, in bag order.
 
-    A frame that cannot be decoded yields ``None`` and the reason, so callers count and skip it.
+    A frame that cannot be decoded comes without pixels and with the error saying why, so callers
+    count and skip it.
     """
     with BagReader(path) as bag:
-        for i, m in enumerate(bag.messages([topic])):
+        for i, m in enumerate(bag.messages([topic], unique=True)):
             try:
-                yield i, _stamp(m), decode_image(m.msg), ""
-            except MessageError as err:
-                yield i, _stamp(m), None, str(err)
+                yield CameraFrame(i, _stamp(m), decode_image(m.msg), None)
+            except UndecodableImage as err:
+                yield CameraFrame(i, _stamp(m), None, err)
+            except MessageError as err:  # not an image message at all
+                yield CameraFrame(i, _stamp(m), None, UndecodableImage(DecodeFailure.WRONG_FORMAT, str(err)))
 
 
 def _stamp(m: Any) -> int:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ros_ssl.cli.app import app
-from ros_ssl.cli.common import BagArg, ConfigOpt
+from ros_ssl.cli.common import BagArg, ConfigOpt, check_writable
 
 
 @app.command("export")
@@ -39,6 +39,7 @@ def export(
     from ros_ssl.export.run import export_run
 
     names = tuple(v.strip() for v in variants.split(",") if v.strip())
+    check_writable(out)
     report = export_run(run, out, variants=names, dataset=dataset, auc_tolerance=auc_tolerance, force=force,
                         opset=opset)
     typer.echo(f"model package: {report.path}  (ONNX vs PyTorch max abs diff {report.parity_max_diff:.1e})")

@@ -13,12 +13,12 @@ bags, accuracy / false-positive / false-negative rates of the pseudo-labels per 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ros_ssl.cli.app import app
-from ros_ssl.cli.common import ConfigOpt
+from ros_ssl.cli.common import ConfigOpt, check_writable
 from ros_ssl.config import load_profile
 
 BagsArg = Annotated[list[Path],
@@ -34,17 +34,27 @@ def label(bags: BagsArg, out: OutOpt, config: ConfigOpt = None,
           report: bool = typer.Option(
               False, "--report", help="Score labels and write label_report.json/png."),
           progress: bool = typer.Option(
-              True, "--progress/--no-progress", help="Show a progress bar.")) -> None:
+              True, "--progress/--no-progress", help="Show a progress bar."),
+          dry_run: bool = typer.Option(
+              False, "--dry-run", help="Write no dataset: print the coverage per distance and sensor and "
+                                       "the limits that cost labels; dry_run.txt/png go to --out.")) -> None:
     """Label BAGS (future proximity readings -> labels of earlier frames) into the dataset at --out."""
+    if dry_run:
+        from ros_ssl.label import dryrun
+
+        result = dryrun.dry_run(bags, load_profile(config))
+        typer.echo(dryrun.format_dry_run(result))
+        typer.echo("wrote {} and {}".format(*dryrun.write_dry_run(result, out)))
+        return
     from ros_ssl.label.pipeline import label_bags
 
-    summary = label_bags(bags, out, load_profile(config), workers=workers, progress=progress)
+    profile = load_profile(config)
+    check_writable(out)
+    summary = label_bags(bags, out, profile, workers=workers, progress=progress)
     for meta in summary["labelled"]:
-        r = meta["report"]
-        skipped = ", ".join(f"{k} {v}" for k, v in r["frames_skipped"].items() if v) or "none"
-        typer.echo(f"{meta['id']}: {r['frames_kept']}/{r['frames_in_bag']} frames kept, "
-                   f"{r['frames_with_labels']} with labels, {100 * r['known_fraction']:.1f}% cells known; "
-                   f"skipped: {skipped}")
+        typer.echo(summary_line(meta["id"], meta["report"]))
+        for warning in meta["report"].get("warnings", []):
+            typer.echo(f"ros-ssl: warning: {warning}", err=True)
     for path in summary["skipped_existing"]:
         typer.echo(f"{path}: already in {out}, skipped")
     for fail in summary["failed"]:
@@ -54,6 +64,31 @@ def label(bags: BagsArg, out: OutOpt, config: ConfigOpt = None,
         _report(out, None)
     if summary["failed"]:
         raise typer.Exit(1)
+
+
+def summary_line(rid: str, r: dict[str, Any]) -> str:
+    """One line per labelled bag: what was kept, and every reason something was dropped or cut."""
+    def counts(items: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in items.items() if v)
+
+    skipped = dict(r["frames_skipped"])
+    undecodable = counts(r.get("undecodable", {}))
+    parts = [f"{k} {v}" + (f" ({undecodable})" if k == "undecodable" and undecodable else "")
+             for k, v in skipped.items() if v]
+    line = (f"{rid}: {r['frames_kept']}/{r['frames_in_bag']} frames kept, {r['frames_with_labels']} with "
+            f"labels, {100 * r['known_fraction']:.1f}% cells known; skipped: {', '.join(parts) or 'none'}")
+    odom = r["odometry"]
+    cuts = counts({"gaps": odom.get("odom_gaps", 0), "resets": odom.get("odom_resets", 0)})
+    if cuts:
+        line += f"; odometry cut at {cuts}"
+    backwards = {"camera": r["frames_out_of_order"], "odometry": odom.get("odom_out_of_order", 0),
+                 **{name: c.get("readings_out_of_order", 0) for name, c in r["readings"].items()}}
+    if any(backwards.values()):
+        line += f"; stamps going backwards: {counts(backwards)}"
+    duplicates = sum(r.get("duplicates", {}).values())
+    if duplicates:
+        line += f"; {duplicates} duplicate messages dropped"
+    return line
 
 
 @app.command("label-stats")

@@ -5,11 +5,13 @@ Example::
     ros-ssl simulate --out runs/sim.bag --duration 60 --seed 1
     ros-ssl inspect runs/sim.bag
 
-Errors that ros_ssl raises on purpose (bad bag, bad profile, bad model) print as one line and exit 2.
+Errors that ros_ssl raises on purpose (bad bag, bad profile, bad model) print as one line and exit 2; so do
+the operating system's refusals (no permission, read-only file system, disk or quota full).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -18,9 +20,12 @@ from ros_ssl.errors import RosSslError
 
 __all__ = ["app", "main"]
 
+# OSError numbers that mean "not allowed or no room there", not a bug: reported as one line.
+REFUSAL_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
 # Command modules under ros_ssl.cli, registered in this order (one module per stage).
-COMMANDS = ("inspect_cmd", "simulate_cmd", "label_cmd", "train_cmd", "demo_cmd", "pretrain_cmd", "export_cmd",
-            "run_cmd")
+COMMANDS = ("inspect_cmd", "simulate_cmd", "profile_cmd", "label_cmd", "dataset_cmd", "train_cmd", "demo_cmd",
+            "pretrain_cmd", "export_cmd", "run_cmd")
 
 
 def _register() -> None:
@@ -38,4 +43,10 @@ def main() -> None:
         app()
     except RosSslError as err:
         print(f"ros-ssl: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        if err.errno not in REFUSAL_ERRNOS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"ros-ssl: error: {where}{err.strerror}", file=sys.stderr)
         sys.exit(2)

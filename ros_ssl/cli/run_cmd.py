@@ -13,8 +13,9 @@ Node sets (same nodes and parameters as ``launch/<set>.launch.py``):
   sim-detect  simulator + detector + controller     (the robot drives from its predictions alone)
 
 Each node runs in its own process, as under ``ros2 launch``; Ctrl-C (or ``--duration``) sends them SIGINT,
-which closes the bag completely. Extra ROS arguments go after ``--ros-args`` and reach every node
-(e.g. ``--ros-args -r /odom:=/robot/odom``).
+which closes the bag completely. If ``ros-ssl run`` itself dies, even by SIGKILL, the kernel sends each
+node SIGTERM (Linux), so none is left running and the bag is still closed. Extra ROS arguments go after
+``--ros-args`` and reach every node (e.g. ``--ros-args -r /odom:=/robot/odom``).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ros_ssl.cli.app import app
+from ros_ssl.cli.common import check_writable
 
 DatasetArg = Annotated[Path, typer.Argument(help="A dataset directory written by 'ros-ssl label'.")]
 
@@ -54,6 +55,7 @@ def train(
     explicit = {"model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
                 "workers": workers, "init": str(init) if init is not None else None, "freeze": freeze or None}
     overrides.update({k: v for k, v in explicit.items() if v is not None})
+    check_writable(out)
     result = run_training(dataset, out, load_recipe(recipe, overrides), resume=resume, progress=not quiet)
     if not result.is_main:
         return

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ros_ssl.config.geometry import GeometryKind, LabelGeometry
+from ros_ssl.config.geometry import MAX_CELLS, GeometryKind, LabelGeometry
 from ros_ssl.config.schema import build, check, load_yaml, to_data
 from ros_ssl.errors import ConfigError
 
@@ -27,6 +27,21 @@ else:  # Python 3.10 has it only under its older name
 
 RAW_ENCODINGS = ("rgb8", "bgr8", "mono8", "bgra8", "rgba8")
 COMPRESSED_FORMATS = ("jpeg", "png")
+# Upper bounds that keep every value's work and output bounded (a 1e-7 m distance step once asked for
+# 3 million label columns); far beyond any robot these profiles describe.
+MAX_RATE_HZ = 1000.0
+MAX_OFFSET_M = 10.0  # camera / sensor position on the robot
+MAX_RANGE_M = 100.0
+MAX_CAMERA_PIXELS = 8192
+MAX_SENSORS = 64
+MAX_BEAM = 100_000
+# labels.<field> -> (exclusive lower bound, inclusive upper bound, unit).
+LABEL_LIMITS = {
+    "tol_x": (0.0, 1.0, "m"), "tol_y": (0.0, 1.0, "m"), "tol_theta": (0.0, math.pi, "rad"),
+    "window_s": (0.0, 3600.0, "s"), "max_odom_gap_s": (0.0, 60.0, "s"), "max_speed": (0.0, 100.0, "m/s"),
+}
+MIN_STEP_M = 0.001  # distance step and grid cell: 1 mm
+MAX_STEP_M = 10.0
 
 
 @dataclass(frozen=True)
@@ -165,44 +180,67 @@ class RobotProfile:
         allowed = RAW_ENCODINGS if cam.type == "raw" else COMPRESSED_FORMATS
         _check(cam.encoding in allowed, "camera.encoding", cam.encoding, f"one of {', '.join(allowed)}")
         _check(cam.topic.startswith("/"), "camera.topic", cam.topic, "an absolute topic name")
-        _check(cam.width > 0 and cam.height > 0, "camera.width/height", (cam.width, cam.height), "> 0")
+        _check(0 < cam.width <= MAX_CAMERA_PIXELS and 0 < cam.height <= MAX_CAMERA_PIXELS,
+               "camera.width/height", (cam.width, cam.height), f"> 0 and <= {MAX_CAMERA_PIXELS}")
         _check(0 < cam.fov_deg < 180, "camera.fov_deg", cam.fov_deg, "in (0, 180)")
-        _check(cam.rate_hz > 0, "camera.rate_hz", cam.rate_hz, "> 0")
+        _check(0 < cam.rate_hz <= MAX_RATE_HZ, "camera.rate_hz", cam.rate_hz,
+               f"> 0 and <= {MAX_RATE_HZ:g} Hz")
+        for attr in ("x", "z"):
+            _offset(f"camera.{attr}", getattr(cam, attr))
+        _check(abs(cam.pitch) <= math.pi / 2, "camera.pitch", cam.pitch, "in [-pi/2, pi/2] rad")
         _check(prox.source in ("range", "laser_scan"), "proximity.source", prox.source,
                "'range' or 'laser_scan'")
         _check(len(prox.sensors) > 0, "proximity.sensors", "[]", "at least one sensor")
-        _check(prox.max_range > 0, "proximity.max_range", prox.max_range, "> 0")
+        _check(len(prox.sensors) <= MAX_SENSORS, "proximity.sensors", f"{len(prox.sensors)} sensors",
+               f"at most {MAX_SENSORS}")
+        _check(0 < prox.max_range <= MAX_RANGE_M, "proximity.max_range", prox.max_range,
+               f"> 0 and <= {MAX_RANGE_M:g} m")
+        _check(0 < prox.rate_hz <= MAX_RATE_HZ, "proximity.rate_hz", prox.rate_hz,
+               f"> 0 and <= {MAX_RATE_HZ:g} Hz")
         _check(0 < prox.obstacle_threshold <= prox.max_range, "proximity.obstacle_threshold",
                prox.obstacle_threshold, f"in (0, max_range={prox.max_range}]")
         names = [s.name for s in prox.sensors]
         _check(len(set(names)) == len(names), "proximity.sensors[].name", names, "unique names")
         for i, s in enumerate(prox.sensors):
             _check(bool(s.name), f"proximity.sensors[{i}].name", s.name, "a non-empty name")
-            for attr in ("x", "y", "yaw"):
-                _check(math.isfinite(getattr(s, attr)), f"proximity.sensors[{i}].{attr}",
-                       getattr(s, attr), "a finite number")
+            for attr in ("x", "y"):
+                _offset(f"proximity.sensors[{i}].{attr}", getattr(s, attr))
+            _check(abs(s.yaw) <= 2 * math.pi, f"proximity.sensors[{i}].yaw", s.yaw, "in [-2 pi, 2 pi] rad")
             if prox.source == "range":
                 _check(s.topic.startswith("/"), f"proximity.sensors[{i}].topic", s.topic,
                        "an absolute Range topic name")
             else:
-                _check(s.beam >= 0, f"proximity.sensors[{i}].beam", s.beam, "a beam index >= 0")
+                _check(0 <= s.beam <= MAX_BEAM, f"proximity.sensors[{i}].beam", s.beam,
+                       f"a beam index >= 0 and <= {MAX_BEAM}")
         if prox.source == "range":
             topics = [s.topic for s in prox.sensors]
             _check(len(set(topics)) == len(topics), "proximity.sensors[].topic", topics, "unique topics")
         _check(odom.source in ("odometry", "tf"), "odometry.source", odom.source, "'odometry' or 'tf'")
         _check(odom.topic.startswith("/"), "odometry.topic", odom.topic, "an absolute topic name")
+        _check(0 < odom.rate_hz <= MAX_RATE_HZ, "odometry.rate_hz", odom.rate_hz,
+               f"> 0 and <= {MAX_RATE_HZ:g} Hz")
         _check(isinstance(lab.geometry, GeometryKind), "labels.geometry", lab.geometry,
                "'sensor_distance' or 'grid'")
-        _check(lab.distance_step > 0, "labels.distance_step", lab.distance_step, "> 0")
-        _check(0 <= lab.distance_start <= lab.distance_stop, "labels.distance_start/stop",
-               (lab.distance_start, lab.distance_stop), "0 <= start <= stop")
-        for attr in ("tol_x", "tol_y", "tol_theta", "window_s", "max_odom_gap_s",
-                     "max_speed", "grid_cell"):
-            _check(getattr(lab, attr) > 0, f"labels.{attr}", getattr(lab, attr), "> 0")
-        _check(lab.grid_x_min < lab.grid_x_max, "labels.grid_x_min/max", (lab.grid_x_min, lab.grid_x_max),
-               "min < max")
-        _check(lab.grid_y_min < lab.grid_y_max, "labels.grid_y_min/max", (lab.grid_y_min, lab.grid_y_max),
-               "min < max")
+        _check(MIN_STEP_M <= lab.distance_step <= MAX_STEP_M, "labels.distance_step", lab.distance_step,
+               f">= {MIN_STEP_M:g} (1 mm) and <= {MAX_STEP_M:g} m")
+        _check(0 <= lab.distance_start <= lab.distance_stop <= MAX_RANGE_M, "labels.distance_start/stop",
+               (lab.distance_start, lab.distance_stop), f"0 <= start <= stop <= {MAX_RANGE_M:g} m")
+        n_dist = round((lab.distance_stop - lab.distance_start) / lab.distance_step) + 1
+        _check(n_dist * len(prox.sensors) <= MAX_CELLS, "labels.distance_step", lab.distance_step,
+               f"a step giving at most {MAX_CELLS} cells ({len(prox.sensors)} sensors x {n_dist} distances)")
+        for attr, (lo, hi, unit) in LABEL_LIMITS.items():
+            _check(lo < getattr(lab, attr) <= hi, f"labels.{attr}", getattr(lab, attr),
+                   f"> {lo:g} and <= {hi:g} {unit}")
+        _check(MIN_STEP_M <= lab.grid_cell <= MAX_STEP_M, "labels.grid_cell", lab.grid_cell,
+               f">= {MIN_STEP_M:g} (1 mm) and <= {MAX_STEP_M:g} m")
+        _check(-MAX_RANGE_M <= lab.grid_x_min < lab.grid_x_max <= MAX_RANGE_M, "labels.grid_x_min/max",
+               (lab.grid_x_min, lab.grid_x_max), f"-{MAX_RANGE_M:g} <= min < max <= {MAX_RANGE_M:g} m")
+        _check(-MAX_RANGE_M <= lab.grid_y_min < lab.grid_y_max <= MAX_RANGE_M, "labels.grid_y_min/max",
+               (lab.grid_y_min, lab.grid_y_max), f"-{MAX_RANGE_M:g} <= min < max <= {MAX_RANGE_M:g} m")
+        n_cells = (round((lab.grid_x_max - lab.grid_x_min) / lab.grid_cell)
+                   * round((lab.grid_y_max - lab.grid_y_min) / lab.grid_cell))
+        _check(lab.geometry is not GeometryKind.GRID or n_cells <= MAX_CELLS, "labels.grid_cell",
+               lab.grid_cell, f"a cell giving at most {MAX_CELLS} grid cells ({n_cells} now)")
         _check(8 <= img.width <= 1024 and 8 <= img.height <= 1024, "image.width/height",
                (img.width, img.height), "between 8 and 1024 pixels")
         return self
@@ -210,6 +248,12 @@ class RobotProfile:
 
 def _check(ok: bool, where: str, value: object, expected: str) -> None:
     check(ok, "profile", where, value, expected)
+
+
+def _offset(where: str, value: float) -> None:
+    """A position on the robot: finite (NaN fails every comparison) and within MAX_OFFSET_M."""
+    _check(abs(value) <= MAX_OFFSET_M, where, value,
+           f"a finite number in [-{MAX_OFFSET_M:g}, {MAX_OFFSET_M:g}] m")
 
 
 def profile_from_dict(data: Any) -> RobotProfile:

@@ -1,4 +1,4 @@
-"""Datasets: frames + labels + known mask, memory-mapped and appendable per recording.
+"""Datasets: frames + labels + known mask, one shard per recording, memory-mapped for reading.
 
 Notebook use::
 
@@ -10,7 +10,8 @@ Notebook use::
     ds.stamps, ds.distances, ds.sensors
 """
 
+from ros_ssl.data.shard import ShardWriter
 from ros_ssl.data.split import Split, split_by_group
 from ros_ssl.data.store import Dataset, DatasetWriter, load_dataset
 
-__all__ = ["Dataset", "DatasetWriter", "Split", "load_dataset", "split_by_group"]
+__all__ = ["Dataset", "DatasetWriter", "ShardWriter", "Split", "load_dataset", "split_by_group"]

@@ -1,24 +1,17 @@
-"""On-disk dataset: flat binary arrays, memory-mapped for random access, appended one recording at a time.
+"""Datasets on disk (format 2, see ``ros_ssl.data.layout``): one shard per recording, read as one dataset.
 
-Layout of a dataset directory::
-
-    manifest.json   format, geometry, image size, per-recording entries, the profile that made it
-    frames.bin      (N, H, W, 3) uint8 RGB at the training resolution
-    labels.bin      (N, A, B) uint8, 1 = obstacle (A x B = sensors x distances, or grid x x grid y)
-    mask.bin        (N, A, B) uint8, 1 = known
-    truth.bin       (N, A, B) uint8 true labels from the simulator, 255 where no ground truth exists
-    stamps.bin      (N,) float64 seconds (header stamp of the frame)
-    poses.bin       (N, 3) float64 odometry pose x, y, yaw at the frame
-    recording.bin   (N,) int32 index into manifest["recordings"]
-
-Appending writes the rows first and the manifest last (atomic rename), so a crash mid-append leaves
-the dataset as it was; the next append trims any partial rows. Data already written is never lost.
+Writers never touch each other's files: each recording is written to its own temporary directory and
+renamed into ``shards/`` when complete, and the list of recordings is derived from the complete shards
+at open, ordered by id. So two ``ros-ssl label`` runs into the same directory, a run killed at any
+instant, or writers on several machines leave a dataset that loads and equals one sequential run.
+Damage (a file cut short, deleted, or changed) is named on open and on append and never padded over;
+``ros-ssl dataset verify`` / ``repair`` find and drop it.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,158 +21,136 @@ import numpy as np
 
 from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.config.profile import RobotProfile, profile_from_dict
+from ros_ssl.data.format1 import MANIFEST, convert_hint, read_flat
+from ros_ssl.data.frames import FrameView
+from ros_ssl.data.layout import (
+    ARRAYS,
+    HEADER,
+    HEADER_TMP,
+    INCOMING,
+    SHARDS,
+    SMALL,
+    UNKNOWN_TRUTH,
+    Header,
+    ShardInfo,
+    check_size,
+    damaged,
+    read_checked,
+    read_header,
+    read_shard_info,
+    write_header,
+)
+from ros_ssl.data.shard import ShardWriter
 from ros_ssl.errors import ConfigError, DatasetError
 
-FORMAT = "ros_ssl.dataset/1"
-MANIFEST = "manifest.json"
-UNKNOWN_TRUTH = 255
+__all__ = ["UNKNOWN_TRUTH", "Dataset", "DatasetWriter", "load_dataset"]
 
 
 @dataclass(frozen=True)
-class ArraySpec:
-    dtype: str
-    # Per-row shape; "L" stands for the label shape (A, B), "I" for the image (H, W, 3).
-    tail: tuple[str | int, ...]
+class Shard:
+    """A complete shard whose shard.json parses and whose files have the right sizes."""
+
+    dir: Path
+    info: ShardInfo
 
 
-ARRAYS: dict[str, ArraySpec] = {
-    "frames": ArraySpec("uint8", ("I",)),
-    "labels": ArraySpec("uint8", ("L",)),
-    "mask": ArraySpec("uint8", ("L",)),
-    "truth": ArraySpec("uint8", ("L",)),
-    "stamps": ArraySpec("float64", ()),
-    "poses": ArraySpec("float64", (3,)),
-    "recording": ArraySpec("int32", ()),
-}
+def shard_dirs(path: Path) -> list[Path]:
+    """The entries of shards/, ordered by recording id (the dataset's recording order)."""
+    root = path / SHARDS
+    return sorted(root.iterdir(), key=lambda p: p.name) if root.is_dir() else []
 
 
-def _tail(spec: ArraySpec, label_shape: tuple[int, int], image_shape: tuple[int, int]) -> tuple[int, ...]:
-    out: list[int] = []
-    for t in spec.tail:
-        if t == "L":
-            out += list(label_shape)
-        elif t == "I":
-            out += [image_shape[0], image_shape[1], 3]
-        else:
-            out.append(int(t))
-    return tuple(out)
-
-
-def _manifest_geometry(path: Path, manifest: dict[str, Any]) -> LabelGeometry:
-    """The manifest's label geometry; DatasetError naming the dataset if it is not one."""
-    try:
-        return LabelGeometry.from_dict(manifest.get("geometry"), "label geometry")
-    except ConfigError as err:
-        raise DatasetError(f"dataset {path}: {err}") from err
-
-
-class DatasetWriter:
-    """Create a dataset or open one to append recordings to (same geometry and image size required)."""
-
-    def __init__(self, path: str | Path, geometry: LabelGeometry, image_hw: tuple[int, int],
-                 profile: RobotProfile) -> None:
-        self.path = Path(path)
-        if (self.path / MANIFEST).exists():
-            self.manifest = _read_manifest(self.path)
-            existing = _manifest_geometry(self.path, self.manifest)
-            if existing != geometry:
-                raise DatasetError(f"dataset {self.path} has label geometry {existing.kind.value} "
-                                   f"of another shape or values; label into a new --out directory")
-            if tuple(self.manifest["image"]) != tuple(image_hw):
-                raise DatasetError(f"dataset {self.path} holds {tuple(self.manifest['image'])} images, not "
-                                   f"{tuple(image_hw)}; label into a new --out directory")
-        else:
-            if self.path.exists() and any(self.path.iterdir()):
-                raise DatasetError(f"{self.path} exists and is not a ros_ssl dataset; choose an empty --out")
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.manifest = {"format": FORMAT, "geometry": geometry.to_dict(), "image": list(image_hw),
-                             "count": 0, "recordings": [], "profile": profile.to_dict()}
-            _write_manifest(self.path, self.manifest)
-        self.label_shape = geometry.shape
-        self.image_hw = tuple(self.manifest["image"])
-
-    def recording_ids(self) -> set[str]:
-        return {r["id"] for r in self.manifest["recordings"]}
-
-    def append(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        """Append one recording: ``arrays`` has every name in ARRAYS except "recording"."""
-        if meta["id"] in self.recording_ids():
-            raise DatasetError(f"dataset {self.path} already holds recording {meta['id']!r}")
-        n = len(arrays["frames"])
-        start = int(self.manifest["count"])
-        arrays = dict(arrays, recording=np.full(n, len(self.manifest["recordings"]), np.int32))
-        for name, spec in ARRAYS.items():
-            tail = _tail(spec, self.label_shape, self.image_hw)
-            a = np.ascontiguousarray(arrays[name], dtype=spec.dtype)
-            if a.shape != (n, *tail):
-                raise DatasetError(f"recording {meta['id']}: array {name} has shape {a.shape}, expected "
-                                   f"{(n, *tail)}")
-            row = int(np.prod(tail, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-            file = self.path / f"{name}.bin"
-            with open(file, "ab+") as f:
-                f.truncate(start * row)  # drop rows a crashed append left behind
-                f.seek(start * row)
-                f.write(a.tobytes())
-                f.flush()
-                os.fsync(f.fileno())
-        self.manifest["recordings"].append(dict(meta, start=start, count=n))
-        self.manifest["count"] = start + n
-        _write_manifest(self.path, self.manifest)
+def open_shard(path: Path, header: Header, shard: Path) -> Shard:
+    """Check a shard cheaply (description, every file's size); DatasetError naming it if damaged."""
+    if not shard.is_dir():
+        raise damaged(path, shard.name, "is not a shard directory")
+    info = read_shard_info(path, header, shard)
+    for name in ARRAYS:
+        check_size(path, header, shard, info, name)
+    return Shard(shard, info)
 
 
 class Dataset:
-    """Read-only, memory-mapped view of a dataset directory. Arrays are numpy memmaps (no copy)."""
+    """Read-only view of a dataset directory: small arrays in memory, frames memory-mapped per shard.
+
+    Format 1 datasets (manifest.json over flat files) are read too, read-only; convert them to append.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.manifest = _read_manifest(self.path)
-        self.geometry = _manifest_geometry(self.path, self.manifest)
+        # The file holding the header and profile: dataset.json, or manifest.json of format 1.
+        self.header_file = HEADER if (self.path / HEADER).exists() else MANIFEST
+        if self.header_file == HEADER:
+            self._open_shards()
+        elif (self.path / MANIFEST).exists():
+            self._open_flat()
+        else:
+            raise DatasetError(f"{self.path} is not a dataset: {HEADER} not found (make one with "
+                               f"'ros-ssl label')")
+        self.geometry: LabelGeometry = self.header.geometry
         self.label_shape = self.geometry.shape
-        self.image_hw: tuple[int, int] = tuple(self.manifest["image"])
-        self.recordings: list[dict[str, Any]] = self.manifest["recordings"]
-        n = int(self.manifest["count"])
-        self._arrays: dict[str, np.ndarray] = {}
-        for name, spec in ARRAYS.items():
-            tail = _tail(spec, self.label_shape, self.image_hw)
-            file = self.path / f"{name}.bin"
-            row = int(np.prod(tail, dtype=np.int64)) * np.dtype(spec.dtype).itemsize
-            if n and (not file.exists() or file.stat().st_size < n * row):
-                raise DatasetError(f"dataset {self.path}: {file.name} is missing or shorter than the "
-                                   f"{n} rows the manifest lists")
-            self._arrays[name] = (np.memmap(file, dtype=spec.dtype, mode="r", shape=(n, *tail)) if n
-                                  else np.zeros((0, *tail), spec.dtype))
+        self.image_hw: tuple[int, int] = self.header.image_hw
+        counts = [r["count"] for r in self.recordings]
+        self.recording = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        self.recording.flags.writeable = False
+
+    def _open_shards(self) -> None:
+        self.header = read_header(self.path)
+        shards = [open_shard(self.path, self.header, d) for d in shard_dirs(self.path)]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in SMALL}
+        self.recordings: list[dict[str, Any]] = []
+        start = 0
+        for s in shards:
+            for name in SMALL:
+                parts[name].append(read_checked(self.path, self.header, s.dir, s.info, name))
+            self.recordings.append(dict(s.info.recording, start=start, count=s.info.rows))
+            start += s.info.rows
+        self._small = {name: self._concat(name, p) for name, p in parts.items()}
+        tail = self.header.tail("frames")
+
+        def frames_of(k: int) -> np.ndarray:
+            s = shards[k]
+            return np.memmap(s.dir / "frames.bin", dtype=np.uint8, mode="r", shape=(s.info.rows, *tail))
+
+        self.frames = FrameView([s.info.rows for s in shards], tail, np.dtype(np.uint8), frames_of)
+
+    def _open_flat(self) -> None:
+        flat = read_flat(self.path)
+        self.header = flat.header
+        self.recordings = flat.recordings
+        self._small = {name: self._concat(name, [np.asarray(flat.arrays[name])]) for name in SMALL}
+        frames = flat.arrays["frames"]
+        self.frames = FrameView([len(frames)], frames.shape[1:], np.dtype(np.uint8), lambda _: frames)
+
+    def _concat(self, name: str, parts: list[np.ndarray]) -> np.ndarray:
+        out = (np.concatenate(parts) if parts
+               else np.zeros((0, *self.header.tail(name)), ARRAYS[name].dtype))
+        out.flags.writeable = False
+        return out
 
     def __len__(self) -> int:
-        return int(self.manifest["count"])
-
-    @property
-    def frames(self) -> np.ndarray:
-        return self._arrays["frames"]
+        return len(self.recording)
 
     @property
     def labels(self) -> np.ndarray:
-        return self._arrays["labels"]
+        return self._small["labels"]
 
     @property
     def mask(self) -> np.ndarray:
         """(N, A, B) bool, True = known (a view, no copy)."""
-        return self._arrays["mask"].view(np.bool_)
+        return self._small["mask"].view(np.bool_)
 
     @property
     def truth(self) -> np.ndarray:
-        return self._arrays["truth"]
+        return self._small["truth"]
 
     @property
     def stamps(self) -> np.ndarray:
-        return self._arrays["stamps"]
+        return self._small["stamps"]
 
     @property
     def poses(self) -> np.ndarray:
-        return self._arrays["poses"]
-
-    @property
-    def recording(self) -> np.ndarray:
-        return self._arrays["recording"]
+        return self._small["poses"]
 
     @property
     def has_truth(self) -> bool:
@@ -199,10 +170,10 @@ class Dataset:
     def profile(self) -> RobotProfile:
         """The robot profile that labelled this dataset, validated again (the schema may have moved on)."""
         try:
-            return profile_from_dict(self.manifest.get("profile"))
+            return profile_from_dict(self.header.profile)
         except ConfigError as err:
-            raise DatasetError(f"dataset {self.path}: the profile in its {MANIFEST} no longer validates "
-                               f"({err})") from err
+            raise DatasetError(f"dataset {self.path}: the profile in its {self.header_file} no longer "
+                               f"validates ({err})") from err
 
     def groups(self) -> list[str]:
         """Split unit of each recording: its world (simulator) or its own id (real bags)."""
@@ -216,25 +187,70 @@ class Dataset:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Open a dataset directory written by ``ros-ssl label`` (memory-mapped, read-only)."""
+    """Open a dataset directory written by ``ros-ssl label`` (read-only; checked for damage)."""
     return Dataset(path)
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    file = path / MANIFEST
-    if not file.exists():
-        raise DatasetError(f"{path} is not a dataset: {MANIFEST} not found (make one with 'ros-ssl label')")
-    try:
-        manifest: dict[str, Any] = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"dataset {path}: {MANIFEST} is not valid JSON ({err.msg} at line "
-                           f"{err.lineno})") from err
-    if manifest.get("format") != FORMAT:
-        raise DatasetError(f"dataset {path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    return manifest
+class DatasetWriter:
+    """Create a dataset or open one to add recordings to (same geometry and image size required).
 
+    Any number of writers (processes, machines) may add to one dataset at once: each recording is its
+    own shard. A damaged dataset is refused, so damage is never built upon.
+    """
 
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    tmp = path / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path / MANIFEST)
+    def __init__(self, path: str | Path, geometry: LabelGeometry, image_hw: tuple[int, int],
+                 profile: RobotProfile) -> None:
+        self.path = Path(path)
+        if not (self.path / HEADER).exists():
+            if (self.path / MANIFEST).exists():
+                raise DatasetError(f"dataset {self.path} is in format 1, which is read-only; "
+                                   f"{convert_hint(self.path)} and label into NEW")
+            if self.path.exists() and any(not p.name.startswith(HEADER_TMP) for p in self.path.iterdir()):
+                raise DatasetError(f"{self.path} exists and is not a ros_ssl dataset; choose an empty --out")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not (self.path / HEADER).exists():
+                hw = (int(image_hw[0]), int(image_hw[1]))
+                write_header(self.path, Header(geometry, hw, profile.to_dict()))
+            self.header = read_header(self.path)
+            for sub in (SHARDS, INCOMING):
+                (self.path / sub).mkdir(exist_ok=True)
+                if not os.access(self.path / sub, os.W_OK):
+                    raise PermissionError(f"{self.path / sub} is not writable")
+        except OSError as err:
+            raise DatasetError(f"cannot write dataset {self.path} ({err})") from err
+        existing = self.header.geometry
+        if existing != geometry:
+            raise DatasetError(f"dataset {self.path} has label geometry {existing.kind.value} "
+                               f"of another shape or values; label into a new --out directory")
+        if self.header.image_hw != tuple(image_hw):
+            raise DatasetError(f"dataset {self.path} holds {self.header.image_hw} images, not "
+                               f"{tuple(image_hw)}; label into a new --out directory")
+        self.label_shape = geometry.shape
+        self.image_hw = self.header.image_hw
+        self.check()
+
+    def check(self) -> None:
+        """DatasetError naming the first damaged shard (sizes, descriptions, small arrays' checksums)."""
+        for d in shard_dirs(self.path):
+            s = open_shard(self.path, self.header, d)
+            for name in SMALL:
+                read_checked(self.path, self.header, s.dir, s.info, name)
+
+    def recording_ids(self) -> set[str]:
+        """Ids of the complete recordings now (other writers' included)."""
+        return {d.name for d in shard_dirs(self.path)}
+
+    def frame_count(self) -> int:
+        """Rows of every complete recording now."""
+        return sum(read_shard_info(self.path, self.header, d).rows for d in shard_dirs(self.path))
+
+    def open_shard(self, meta: Mapping[str, Any]) -> ShardWriter:
+        """Start writing recording ``meta["id"]``: append chunks, then commit (nothing is visible before)."""
+        return ShardWriter(self.path, self.header, meta)
+
+    def append(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> bool:
+        """Add one whole recording (every array of ``ARRAYS``); False if another writer added it first."""
+        with self.open_shard(meta) as shard:
+            shard.append(arrays)
+            return shard.commit()

@@ -9,6 +9,7 @@ Example::
 
 from ros_ssl.edge.config import EdgeConfig, TensorRtConfig, edge_config_from_dict, load_edge_config
 from ros_ssl.edge.package import (
+    CHECKSUMS,
     FORMAT,
     MODEL_FILES,
     VARIANTS,
@@ -19,11 +20,13 @@ from ros_ssl.edge.package import (
     OutputSpec,
     load_package,
     sha256_file,
+    write_checksums,
     write_metadata,
 )
 from ros_ssl.edge.runtime import EdgeModel
 
 __all__ = [
+    "CHECKSUMS",
     "FORMAT",
     "MODEL_FILES",
     "VARIANTS",
@@ -39,5 +42,6 @@ __all__ = [
     "load_edge_config",
     "load_package",
     "sha256_file",
+    "write_checksums",
     "write_metadata",
 ]

@@ -7,7 +7,8 @@ Outputs in ``out``::
     strip.png         a few frames spread over the bag, predictions drawn over them
     overlay.mp4       every frame with its predictions (frames/000000.png ... if no mp4 codec is available)
 
-Frames that cannot be decoded or have the wrong shape are skipped and counted, as a running node would.
+Frames that cannot be decoded or have the wrong shape are skipped and counted, as a running node would;
+so are frames whose predictions are not all finite (NaN/inf): they are never stored as if valid.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def infer_bag(model: EdgeModel, bag: str | Path, topic: str, out: str | Path, ba
     def flush() -> None:
         p = model.predict([rgb for _, _, rgb in batch])
         for (i, t_ns, rgb), pi in zip(batch, p, strict=True):
+            if not np.isfinite(pi).all():
+                errors.append(f"frame {i}: the model's output is not finite (NaN/inf)")
+                continue
             stamps.append(t_ns)
             index.append(i)
             probs.append(pi)
@@ -111,7 +115,7 @@ def infer_bag(model: EdgeModel, bag: str | Path, topic: str, out: str | Path, ba
 
     try:
         for i, t_ns, rgb, read_err in iter_frames(bag, topic):
-            err = read_err
+            err = "" if read_err is None else str(read_err)
             if rgb is not None:
                 try:
                     batch.append((i, t_ns, check_frame(rgb, model.metadata.input)))

@@ -3,6 +3,7 @@
 Layout::
 
     metadata.json      format, input and output contract, sha256 per model file, producing run
+    checksums.sha256   SHA-256 of metadata.json and of every model file (``sha256sum -c`` reads it)
     model.onnx         fp32, sigmoid included (outputs are probabilities), dynamic batch dimension
     model_fp16.onnx    optional: fp16 weights and compute, fp32 inputs and outputs
     model_int8.onnx    optional: static INT8 (QDQ) calibrated on dataset frames, fp32 inputs and outputs
@@ -10,14 +11,22 @@ Layout::
 Everything here is plain JSON and hashing: no torch, no onnxruntime, so a robot checks a package
 with nothing but numpy. ``check_io`` compares metadata with a graph's inputs and outputs as reported
 by onnxruntime, which catches metadata copied from another model.
+
+A package is checked whole before it runs: ``load_package`` refuses it unless ``checksums.sha256``
+matches ``metadata.json`` and names every model file with the hash the metadata gives, and every
+metadata field is valid (finite mean and std > 0, positive consistent shapes, a known channel order, a
+geometry whose layout and shape match the output); each model file is hashed when it is used. The
+checksums catch accidental damage and edits, not deliberate forgery (whoever edits can recompute them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +36,7 @@ from ros_ssl.errors import ConfigError, ModelPackageError
 
 FORMAT = "ros_ssl.model/1"
 METADATA = "metadata.json"
+CHECKSUMS = "checksums.sha256"
 VARIANTS = ("fp32", "fp16", "int8")
 MODEL_FILES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "int8": "model_int8.onnx"}
 LAYOUTS = tuple(k.value for k in GeometryKind)
@@ -130,7 +140,8 @@ def sha256_file(path: str | Path) -> str:
 
 
 def load_package(path: str | Path) -> ModelPackage:
-    """Read and validate ``metadata.json`` of a package directory (model files are checked on use)."""
+    """Read ``metadata.json`` of a package directory after checking it against ``checksums.sha256``, and
+    validate it (model files are hashed on use, against the same checksums)."""
     path = Path(path)
     file = path / METADATA
     if not path.is_dir():
@@ -138,18 +149,70 @@ def load_package(path: str | Path) -> ModelPackage:
                                 f"--out DIR')")
     if not file.is_file():
         raise ModelPackageError(f"{path} is not a model package: {METADATA} not found")
+    sums = read_checksums(path)
+    raw = file.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if sums.get(METADATA) != digest:
+        raise ModelPackageError(f"{file} has SHA-256 {digest[:12]}..., {CHECKSUMS} says "
+                                f"{sums.get(METADATA, '')[:12]}...; {METADATA} was edited or damaged after "
+                                f"export (re-export the package)")
     try:
-        data = json.loads(file.read_text())
+        data = json.loads(raw.decode())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelPackageError(f"{file} is not valid JSON ({err})") from err
-    return ModelPackage(path, metadata_from_dict(data, file))
+    meta = metadata_from_dict(data, file)
+    for entry in meta.files.values():
+        if sums.get(entry.path) != entry.sha256:
+            listed = f"gives SHA-256 {sums[entry.path][:12]}..." if entry.path in sums else "does not list it"
+            raise ModelPackageError(f"{path / CHECKSUMS} {listed} for model file {entry.path}, {METADATA} "
+                                    f"says {entry.sha256[:12]}...; the package was changed after export")
+    return ModelPackage(path, meta)
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """File name -> SHA-256 from a package's ``checksums.sha256`` (``sha256sum`` format)."""
+    file = path / CHECKSUMS
+    if not file.is_file():
+        raise ModelPackageError(f"{file} not found: nothing vouches for {METADATA} and the model files; "
+                                f"re-export the package with 'ros-ssl export'")
+    sums: dict[str, str] = {}
+    try:
+        lines = file.read_text().splitlines()
+    except UnicodeDecodeError as err:
+        raise ModelPackageError(f"{file} is not text ({err.reason})") from err
+    for number, line in enumerate(lines, 1):
+        match = _CHECKSUM_LINE.fullmatch(line)
+        if match is None:
+            raise ModelPackageError(f"{file} line {number} is not '<sha256>  <file name>'")
+        sums[match[2]] = match[1].lower()
+    return sums
+
+
+_CHECKSUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](\S+)")
 
 
 def write_metadata(path: str | Path, metadata: ModelMetadata) -> Path:
-    """Write ``metadata.json`` atomically (a reader never sees half a file)."""
+    """Write ``metadata.json``, then seal it with the model files in ``checksums.sha256``; each atomically
+    (a reader never sees half a file; between the two it sees a package that fails its check)."""
     file = Path(path) / METADATA
-    tmp = file.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metadata.to_dict(), indent=1))
+    _write_atomic(file, json.dumps(metadata.to_dict(), indent=1))
+    write_checksums(path, [f.path for f in metadata.files.values()])
+    return file
+
+
+def write_checksums(path: str | Path, model_files: Iterable[str]) -> Path:
+    """Write ``checksums.sha256`` over ``metadata.json`` and ``model_files`` (names inside ``path``)."""
+    path = Path(path)
+    names = [METADATA, *model_files]
+    return _write_atomic(path / CHECKSUMS, "".join(f"{sha256_file(path / n)}  {n}\n" for n in names))
+
+
+def _write_atomic(file: Path, text: str) -> Path:
+    tmp = file.with_name(file.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, file)
     return file
 
@@ -185,14 +248,26 @@ def _triple(values: Any) -> tuple[float, float, float]:
     return v[0], v[1], v[2]
 
 
+def _finite(values: Iterable[float]) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
 def _validate(meta: ModelMetadata, where: str | Path) -> None:
     i, o = meta.input, meta.output
+    source = (i.source_width, i.source_height)
     checks = [
         (i.height > 0 and i.width > 0, "input.height/width", (i.height, i.width), "> 0"),
+        (all(isinstance(v, int) and v >= 0 for v in source) and (min(source) > 0 or max(source) == 0),
+         "input.source_width/source_height", source, "both > 0, or both 0 (unknown)"),
         (i.channels == "RGB", "input.channels", i.channels, "'RGB'"),
         (i.layout == "NCHW", "input.layout", i.layout, "'NCHW'"),
         (i.dtype == "float32", "input.dtype", i.dtype, "'float32'"),
-        (all(s > 0 for s in i.std), "input.std", i.std, "all > 0"),
+        (_finite(i.mean), "input.mean", i.mean, "finite numbers"),
+        (_finite(i.std) and all(s > 0 for s in i.std), "input.std", i.std, "finite numbers > 0"),
+        (_finite([i.scale]) and i.scale > 0, "input.scale", i.scale, "a finite number > 0"),
+        (meta.opset > 0, "opset", meta.opset, "> 0"),
+        (all(_SHA256.fullmatch(str(f.sha256)) for f in meta.files.values()), "files[].sha256",
+         [f.sha256 for f in meta.files.values()], "64 lowercase hex digits each"),
         (o.layout in LAYOUTS, "output.layout", o.layout, f"one of {LAYOUTS}"),
         (o.layout == o.geometry.kind, "output.geometry.kind", o.geometry.kind.value, repr(o.layout)),
         (len(o.shape) == 2 and min(o.shape) > 0, "output.shape", o.shape, "two positive sizes"),
@@ -209,6 +284,9 @@ def _validate(meta: ModelMetadata, where: str | Path) -> None:
         rows, columns = o.geometry.axis_keys
         raise ModelPackageError(f"{where}: output.shape {tuple(o.shape)} disagrees with the geometry's "
                                 f"{rows} x {columns} = {o.geometry.shape}")
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def check_io(meta: ModelMetadata, file: str | Path, inputs: Sequence[tuple[str, Sequence[Any], str]],

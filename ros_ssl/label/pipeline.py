@@ -1,8 +1,8 @@
 """Bag -> labelled recording -> dataset: the glue between streams, association, images and truth.
 
 ``label_bag`` is a pure function of one bag and one profile (what a worker process, or a Ray/Spark
-task, runs); ``label_bags`` fans bags out to a process pool and appends each finished recording to
-a dataset in completion order, skipping bags the dataset already holds. Every frame with an
+task, runs); ``label_bags`` fans bags out to a process pool and writes each finished recording to
+the dataset as its own shard, skipping bags the dataset already holds. Every frame with an
 odometry pose is kept, labelled or not (self-supervised pretraining uses unlabelled frames too);
 frames without a pose or that cannot be decoded are dropped and counted by reason.
 """
@@ -14,20 +14,23 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ros_ssl.bag.streams import Streams, iter_frames, read_streams
-from ros_ssl.config.profile import RobotProfile
+from ros_ssl.config.profile import LabelConfig, RobotProfile
 from ros_ssl.data.store import UNKNOWN_TRUTH, DatasetWriter
 from ros_ssl.errors import BagError, RosSslError
 from ros_ssl.label.association import Labels, MatchParams, associate
+from ros_ssl.label.diagnose import MOST, cell_warnings, frame_warnings
 from ros_ssl.label.grid import grid_labels
 from ros_ssl.label.trajectory import NS, REASON_KEYS, PoseQuery, Reason, Trajectory, clean_trajectory
 from ros_ssl.label.window import Readings, posed_readings
-from ros_ssl.msgs.images import resize_rgb
+from ros_ssl.lifetime import die_with_parent
+from ros_ssl.msgs.images import DecodeFailure, UndecodableImage, resize_rgb
 from ros_ssl.msgs.poses import wrap_angle
 
 
@@ -83,18 +86,18 @@ def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.nda
     row = np.cumsum(keep) - 1  # frame index -> row of ``images`` (posed frames only)
     images = np.zeros((int(keep.sum()), height, width, 3), np.uint8)
     undecodable = np.zeros(n, bool)
-    errors: list[str] = []
+    errors: list[UndecodableImage] = []
     for i, t_ns, rgb, err in iter_frames(path, streams.camera_topic):
         if i >= n or t_ns != streams.camera_ns[i]:
             raise BagError(f"bag {path}: camera messages on {streams.camera_topic} came in a different order "
                            f"on the second read (message {i}); cannot pair frames with labels")
         if not keep[i]:
             continue
-        if rgb is None:
+        if err is not None:
             undecodable[i] = True
             errors.append(err)
-            continue
-        images[row[i]] = resize_rgb(rgb, width, height)
+        elif rgb is not None:
+            images[row[i]] = resize_rgb(rgb, width, height)
     decoded = ~undecodable[frames.ok]
     keep &= ~undecodable
     stamps_ns = streams.camera_ns[keep]
@@ -107,7 +110,7 @@ def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.nda
         "stamps": stamps_ns / NS,
         "poses": np.column_stack([pose[:, :2], wrap_angle(pose[:, 2])]) if len(pose) else np.zeros((0, 3)),
     }
-    report = _report(streams, profile, traj, frames, labels, readings, keep, undecodable, errors)
+    report = _report(str(path), streams, profile, (traj, frames, labels, readings), keep, errors)
     report["frames_with_truth"] = int((arrays["truth"] != UNKNOWN_TRUTH).any(axis=(1, 2)).sum())
     rid = bag_id(path)
     seed = (streams.world or {}).get("seed")
@@ -116,27 +119,44 @@ def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.nda
     return arrays, meta
 
 
-def _report(streams: Streams, profile: RobotProfile, traj: Trajectory, frames: PoseQuery, labels: Labels,
-            readings: Readings, keep: np.ndarray, undecodable: np.ndarray,
-            errors: list[str]) -> dict[str, Any]:
-    """Counts of everything dropped, repaired or doubtful, so nothing is skipped silently."""
+def _report(bag: str, streams: Streams, profile: RobotProfile,
+            labelled: tuple[Trajectory, PoseQuery, Labels, Readings], keep: np.ndarray,
+            errors: list[UndecodableImage]) -> dict[str, Any]:
+    """Counts of everything dropped, repaired or doubtful, so nothing is skipped silently, and warnings
+    when one profile limit costs the recording most of its labels (``label.diagnose``)."""
+    traj, frames, labels, readings = labelled
     reasons = Counter(Reason(int(r)) for r in frames.reason)
     skipped = {REASON_KEYS[r]: int(reasons.get(r, 0)) for r in REASON_KEYS}
-    skipped["undecodable"] = int(undecodable.sum())
+    skipped["undecodable"] = len(errors)
+    duplicate_frames = streams.duplicates.get(streams.camera_topic, 0)
+    skipped["duplicate"] = duplicate_frames
+    by_reason = Counter(e.reason for e in errors)
+    undecodable = {r.value: by_reason[r] for r in DecodeFailure if by_reason[r]}
     cam = streams.camera_ns
     known = labels.mask[keep]
+    with_labels = int(known.any(axis=(1, 2)).sum())
+    lab = profile.labels
+    warnings = frame_warnings(bag, skipped, undecodable, len(cam), traj, lab)
+    if known.size and known.mean() < MOST:  # mostly unknown: measure what each label limit costs
+        def relabel(relaxed: LabelConfig) -> int:
+            return int(label_streams(streams, replace(profile, labels=relaxed))[2].mask[keep].sum())
+
+        warnings += cell_warnings(bag, int(known.sum()), lab, relabel)
     return {
-        "frames_in_bag": len(cam),
+        "frames_in_bag": len(cam) + duplicate_frames,
         "frames_kept": int(keep.sum()),
         "frames_skipped": skipped,
+        "undecodable": undecodable,
         "frames_out_of_order": int(np.count_nonzero(np.diff(cam) < 0)),
         "frames_duplicate_stamps": int(len(cam) - len(np.unique(cam))),
-        "frames_with_labels": int(known.any(axis=(1, 2)).sum()),
+        "duplicates": dict(streams.duplicates),
+        "frames_with_labels": with_labels,
         "known_fraction": float(known.mean()) if known.size else 0.0,
-        "first_decode_error": errors[0] if errors else "",
+        "first_decode_error": str(errors[0]) if errors else "",
         "odometry": traj.counts,
-        "no_motion": traj.max_displacement() < profile.labels.tol_x,
+        "no_motion": traj.max_displacement() < lab.tol_x,
         "readings": dict(zip(profile.sensor_names, readings.counts, strict=True)),
+        "warnings": warnings,
     }
 
 
@@ -146,7 +166,8 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
 
     ``workers`` processes label bags in parallel (0 = one per CPU, at most one per bag). A bag the
     dataset already holds (same id) is skipped; a bag that fails with a ros_ssl error is listed
-    under "failed" and the others still go in.
+    under "failed" and the others still go in. Each bag becomes its own shard, so runs into the same
+    dataset at once, or a run killed and started again, give the dataset one sequential run gives.
     """
     from tqdm import tqdm
 
@@ -165,15 +186,18 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
                                "failed": []}
     workers = workers or min(len(todo), os.cpu_count() or 1)
     bar = tqdm(total=len(todo), unit="bag", desc="label", disable=not progress)
+    frames = [writer.frame_count()]  # in the dataset, as far as this run knows (for the progress bar)
 
     def done(path: str, result: tuple[dict[str, np.ndarray], dict[str, Any]] | None, err: str = "") -> None:
         if result is None:
             summary["failed"].append({"bag": path, "error": err})
-        else:
-            writer.append(result[1], result[0])
+        elif writer.append(result[1], result[0]):
             summary["labelled"].append(result[1])
+            frames[0] += len(result[0]["frames"])
+        else:  # another run writing to the same dataset finished this bag first
+            summary["skipped_existing"].append(path)
         bar.update(1)
-        bar.set_postfix(frames=writer.manifest["count"])
+        bar.set_postfix(frames=frames[0])
 
     try:
         if workers <= 1 or len(todo) <= 1:
@@ -185,7 +209,8 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
                 else:
                     done(path, result)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(label_bag, path, profile): path for path in todo.values()}
                 for fut in as_completed(futures):
                     try:
@@ -196,7 +221,7 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
                         done(futures[fut], result)
     finally:
         bar.close()
-    summary["frames"] = int(writer.manifest["count"])
+    summary["frames"] = writer.frame_count()
     return summary
 
 

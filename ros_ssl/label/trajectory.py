@@ -25,7 +25,7 @@ class Reason(IntEnum):
     ODOM_RESET = 4
 
 
-REASON_KEYS = {r: r.name.lower() for r in Reason if r != Reason.OK}
+REASON_KEYS: dict[Reason, str] = {r: r.name.lower() for r in Reason if r != Reason.OK}
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,16 @@ class Trajectory:
         segment[exact] = self.segment[ic[exact]]
         reason[exact] = Reason.OK
         return PoseQuery(pose, segment, reason)
+
+    def median_interval_s(self) -> float:
+        """Median time between consecutive odometry samples (seconds); 0 with fewer than two."""
+        return float(np.median(np.diff(self.t_ns))) / NS if len(self.t_ns) > 1 else 0.0
+
+    def step_speeds(self, kind: Reason) -> np.ndarray:
+        """Speeds (m/s) of the steps between samples that are of ``kind`` (e.g. the ODOM_RESET cuts)."""
+        k = np.flatnonzero(self.step == kind)
+        dt = (self.t_ns[k + 1] - self.t_ns[k]) / NS
+        return np.asarray(np.hypot(*(self.pose[k + 1, :2] - self.pose[k, :2]).T) / dt)
 
     def max_displacement(self) -> float:
         """Largest distance from a segment's first pose reached within that segment (metres)."""

@@ -2,18 +2,51 @@
 
 Everything downstream works on H x W x 3 uint8 RGB arrays; this module is the only place that knows
 about encodings, row padding (``step``) and channel order.
+
+Decoding is strict: a frame the decoder can only partly make sense of is refused, never returned as
+garbage. JPEG goes through libjpeg-turbo (``simplejpeg``) with its warnings ("corrupt data", "premature
+end") raised as errors; PNG chunks are checked against their CRC32 before OpenCV decodes them. Every
+refusal is an ``UndecodableImage`` whose ``reason`` says why, so callers can count frames per reason.
 """
 
 from __future__ import annotations
 
+import struct
+import zlib
+from enum import Enum
 from typing import Any
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from ros_ssl.errors import MessageError
 
 _CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "bgra8": 4, "rgba8": 4}
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class DecodeFailure(str, Enum):
+    """Why a camera frame could not be decoded (the keys of the per-reason counts in label reports)."""
+
+    EMPTY = "empty"
+    TRUNCATED = "truncated"
+    CORRUPT = "corrupt"
+    WRONG_FORMAT = "wrong_format"
+    SIZE_MISMATCH = "size_mismatch"
+    UNSUPPORTED = "unsupported_encoding"
+
+
+class UndecodableImage(MessageError):
+    """An image message whose pixels cannot be trusted; ``reason`` classifies it."""
+
+    def __init__(self, reason: DecodeFailure, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[UndecodableImage], tuple[DecodeFailure, str]]:
+        return type(self), (self.reason, str(self))
 
 
 def decode_image(msg: Any) -> np.ndarray:
@@ -28,12 +61,13 @@ def decode_image(msg: Any) -> np.ndarray:
 def _decode_raw(msg: Any) -> np.ndarray:
     enc = str(msg.encoding).lower()
     if enc not in _CHANNELS:
-        raise MessageError(f"unsupported image encoding {msg.encoding!r}; "
-                           f"expected one of {sorted(_CHANNELS)}")
+        raise UndecodableImage(DecodeFailure.UNSUPPORTED, f"unsupported image encoding {msg.encoding!r}; "
+                                                          f"expected one of {sorted(_CHANNELS)}")
     h, w, step, ch = int(msg.height), int(msg.width), int(msg.step), _CHANNELS[enc]
     data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8)
     if h <= 0 or w <= 0 or step < w * ch or data.size < h * step:
-        raise MessageError(f"image {w}x{h} {enc} with step {step} does not fit its {data.size} data bytes")
+        raise UndecodableImage(DecodeFailure.SIZE_MISMATCH, f"image {w}x{h} {enc} with step {step} does not "
+                                                            f"fit its {data.size} data bytes")
     img = data[: h * step].reshape(h, step)[:, : w * ch].reshape(h, w, ch)
     if enc == "rgb8":
         return np.ascontiguousarray(img)
@@ -47,12 +81,60 @@ def _decode_raw(msg: Any) -> np.ndarray:
 
 
 def _decode_compressed(msg: Any) -> np.ndarray:
-    data = msg.data if isinstance(msg.data, np.ndarray) else np.frombuffer(bytes(msg.data), np.uint8)
-    if data.size == 0:
-        raise MessageError(f"compressed image ({msg.format!r}) has no data")
-    bgr = cv2.imdecode(np.asarray(data, np.uint8), cv2.IMREAD_COLOR)
+    """Decode by the data's own magic bytes (the ``format`` string varies between publishers)."""
+    raw = msg.data.tobytes() if isinstance(msg.data, np.ndarray) else bytes(msg.data)
+    if not raw:
+        raise UndecodableImage(DecodeFailure.EMPTY, f"compressed image ({msg.format!r}) has no data")
+    if raw.startswith(_JPEG_MAGIC):
+        return _decode_jpeg(raw, msg.format)
+    if raw.startswith(_PNG_MAGIC):
+        return _decode_png(raw, msg.format)
+    raise UndecodableImage(DecodeFailure.WRONG_FORMAT, f"compressed image with format {msg.format!r} could "
+                                                       f"not be decoded: its data is neither JPEG nor PNG")
+
+
+def _decode_jpeg(raw: bytes, fmt: str) -> np.ndarray:
+    """Full-size RGB from JPEG bytes; any libjpeg warning is an error (``strict``).
+
+    simplejpeg's ``min_height`` / ``min_width`` would downscale here in the DCT domain (cheaper than
+    decoding then resizing) should the training resolution ever be passed down.
+    """
+    try:
+        return np.asarray(simplejpeg.decode_jpeg(raw, colorspace="RGB", strict=True))
+    except ValueError as err:
+        text = (str(err).splitlines() or [""])[0]
+        # A JPEG cut short has no end-of-image marker (FF D9 never occurs inside the entropy-coded data).
+        cut = "premature end" in text.lower() or not raw.rstrip(b"\0").endswith(b"\xff\xd9")
+        reason = DecodeFailure.TRUNCATED if cut else DecodeFailure.CORRUPT
+        raise UndecodableImage(reason, f"compressed image with format {fmt!r} could not be decoded: "
+                                       f"{reason.value} JPEG ({text})") from err
+
+
+def _decode_png(raw: bytes, fmt: str) -> np.ndarray:
+    """RGB from PNG bytes whose every chunk is complete and matches its CRC32 (libpng skips some)."""
+    pos, end_seen = len(_PNG_MAGIC), False
+    while pos < len(raw) and not end_seen:
+        if pos + 12 > len(raw):
+            break
+        (length,) = struct.unpack(">I", raw[pos:pos + 4])
+        body_end = pos + 8 + length
+        if body_end + 4 > len(raw):
+            break
+        (crc,) = struct.unpack(">I", raw[body_end:body_end + 4])
+        if zlib.crc32(raw[pos + 4:body_end]) != crc:
+            kind = raw[pos + 4:pos + 8].decode("latin-1")
+            raise UndecodableImage(DecodeFailure.CORRUPT, f"compressed image with format {fmt!r} could not "
+                                                          f"be decoded: corrupt PNG (CRC mismatch in a "
+                                                          f"{kind!r} chunk)")
+        end_seen = raw[pos + 4:pos + 8] == b"IEND"
+        pos = body_end + 4
+    if not end_seen:
+        raise UndecodableImage(DecodeFailure.TRUNCATED, f"compressed image with format {fmt!r} could not be "
+                                                        f"decoded: truncated PNG (no IEND chunk)")
+    bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise MessageError(f"compressed image with format {msg.format!r} could not be decoded")
+        raise UndecodableImage(DecodeFailure.CORRUPT, f"compressed image with format {fmt!r} could not be "
+                                                      f"decoded: corrupt PNG")
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 

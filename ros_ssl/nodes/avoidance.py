@@ -4,6 +4,9 @@ Each sensor's free distance is how far the robot may drive before that sensor wo
 (``nearest_obstacle``). The robot slows down as the free distance ahead shrinks, and turns in place
 towards the side with more room when it is blocked; it keeps the chosen direction until the way is
 clear, so it does not dither between left and right.
+
+Doubt means stop: a sensor whose free distance is NaN ("cannot see", a non-finite prediction) stops the
+robot, and ``SafeDriver`` stops it as well when no valid prediction came within its watchdog's timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ros_ssl.errors import MessageError
+from ros_ssl.nodes.predictions import nearest_obstacle
+from ros_ssl.nodes.watchdog import Watchdog
+
 FRONT_YAW = 0.4  # sensors within this angle of straight ahead (rad) decide the speed
+STOP = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,12 @@ class Avoider:
         self._turn = 0.0
 
     def command(self, free: np.ndarray) -> tuple[float, float]:
+        """(v, w) for the free distances; a stop if any of them is NaN (that sensor cannot see)."""
         p = self.params
         free = np.asarray(free, np.float64)
+        if np.isnan(free).any():
+            self._turn = 0.0
+            return STOP
         ahead = float(free[self._front].min())
         span = max(p.slow_distance - p.stop_distance, 1e-6)
         v = p.max_speed * float(np.clip((ahead - p.stop_distance) / span, 0.0, 1.0))
@@ -49,3 +61,44 @@ class Avoider:
             right = free[self.yaws < 0].min(initial=math.inf)
             self._turn = 1.0 if left >= right else -1.0
         return v, self._turn * p.max_turn * (1.0 - v / p.max_speed)
+
+
+class SafeDriver:
+    """The Avoider behind a watchdog: it drives only from a valid prediction newer than the timeout.
+
+    A prediction of the wrong shape or with a non-finite probability counts as "cannot see": the robot
+    stops at once and stays stopped until a valid prediction comes.
+    """
+
+    def __init__(self, avoider: Avoider, distances: Sequence[float], threshold: float,
+                 watchdog: Watchdog) -> None:
+        self.avoider = avoider
+        self.distances = list(distances)
+        self.threshold = threshold
+        self.watchdog = watchdog
+        self._free: np.ndarray | None = None
+
+    def update(self, probs: np.ndarray, now_ns: int) -> None:
+        """Take a (sensors, distances) prediction; MessageError (and a stop) if it cannot be used."""
+        shape = (len(self.avoider.yaws), len(self.distances))
+        probs = np.asarray(probs)
+        if probs.shape != shape:
+            self._blind(now_ns)
+            raise MessageError(f"prediction of shape {probs.shape} for a model of {shape[0]} sensors x "
+                               f"{shape[1]} distances; stopping")
+        free = nearest_obstacle(probs, self.distances, self.threshold)
+        if np.isnan(free).any():
+            self._blind(now_ns)
+            raise MessageError("prediction holds non-finite probabilities (NaN/inf): cannot see; stopping")
+        self._free = np.minimum(free, self.distances[-1])
+        self.watchdog.feed(now_ns)
+
+    def _blind(self, now_ns: int) -> None:
+        self._free = None
+        self.watchdog.invalidate(now_ns)
+
+    def command(self, now_ns: int) -> tuple[float, float]:
+        """(v, w) from the newest valid prediction, or a stop if there is none within the timeout."""
+        if self._free is None or not self.watchdog.ok(now_ns):
+            return STOP
+        return self.avoider.command(self._free)

@@ -5,8 +5,11 @@ Example::
     ros-ssl-controller --ros-args -p profile:=thymio -p max_speed:=0.08
 
 Subscribes to ``/detector/predictions`` and ``/detector/geometry`` and publishes geometry_msgs/Twist on
-``/cmd_vel`` at ``rate`` Hz (``ros_ssl.nodes.avoidance``). With no prediction for ``timeout`` seconds it
-commands a stop. Needs a sensor x distance model whose sensors are in the profile.
+``/cmd_vel`` at ``rate`` Hz (``ros_ssl.nodes.avoidance``). Doubt means stop: it commands zero velocity
+until the first valid prediction, whenever the newest valid one is older than ``timeout`` seconds (0.3 s:
+3 to 5 camera frames), and from a prediction it cannot use (non-finite probabilities, wrong
+layout) until the next valid one; the log says when it stops for lack of predictions and when it drives
+again. Needs a sensor x distance model whose sensors are in the profile.
 """
 
 from __future__ import annotations
@@ -15,19 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, String
 
 from ros_ssl.config.geometry import GeometryKind
 from ros_ssl.config.profile import load_profile
-from ros_ssl.errors import ConfigError
-from ros_ssl.nodes.avoidance import Avoider, AvoidParams
+from ros_ssl.errors import ConfigError, MessageError
+from ros_ssl.nodes.avoidance import Avoider, AvoidParams, SafeDriver
 from ros_ssl.nodes.params import check_fields, declare_config, param
-from ros_ssl.nodes.predictions import nearest_obstacle, parse_geometry_json
+from ros_ssl.nodes.predictions import parse_geometry_json, prediction_array
 from ros_ssl.nodes.qos import LATCHED
 from ros_ssl.nodes.runtime import main_for
+from ros_ssl.nodes.watchdog import Watchdog
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,9 @@ class ControllerConfig:
     slow_distance: float = field(default=0.2, metadata=param(
         "Free distance ahead (m) below which the robot slows down.", 0.0, 5.0))
     rate: float = field(default=10.0, metadata=param("Command rate (Hz).", 1.0, 100.0))
-    timeout: float = field(default=0.5, metadata=param(
-        "Stop when the newest prediction is older than this (s).", 0.05, 10.0))
+    timeout: float = field(default=0.3, metadata=param(
+        "Stop when the newest valid prediction is older than this (s); about 3 to 5 camera frame periods.",
+        0.05, 10.0))
 
     def validate(self) -> ControllerConfig:
         check_fields(self)
@@ -63,15 +67,16 @@ class ControllerNode(Node):
         super().__init__("controller", **node_kwargs)
         self.cfg = declare_config(self, ControllerConfig)
         self._yaws = {s.name: s.yaw for s in load_profile(self.cfg.profile).proximity.sensors}
-        self._avoider: Avoider | None = None
-        self._distances: list[float] = []
-        self._free: np.ndarray | None = None
-        self._free_ns = 0
+        self._watchdog = Watchdog(self.cfg.timeout, self._now_ns())
+        self._driver: SafeDriver | None = None
         self.create_subscription(String, "/detector/geometry", self._on_geometry, LATCHED)
         self.create_subscription(Float32MultiArray, "/detector/predictions", self._on_predictions, 10)
         self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.create_timer(1.0 / self.cfg.rate, self._tick)
         self.commands = 0
+
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
 
     def _on_geometry(self, msg: String) -> None:
         try:
@@ -87,23 +92,30 @@ class ControllerNode(Node):
         if unknown:
             self.get_logger().error(f"model sensors {unknown} are not in profile {self.cfg.profile!r}")
             return
-        self._distances = list(geometry.distances)
-        self._avoider = Avoider([self._yaws[s] for s in geometry.sensors], self.cfg.avoid_params())
+        avoider = Avoider([self._yaws[s] for s in geometry.sensors], self.cfg.avoid_params())
+        self._driver = SafeDriver(avoider, geometry.distances, self.cfg.threshold, self._watchdog)
 
     def _on_predictions(self, msg: Float32MultiArray) -> None:
-        if self._avoider is None or len(msg.layout.dim) != 2:
+        if self._driver is None:
             return
-        shape = (msg.layout.dim[0].size, msg.layout.dim[1].size)
-        probs = np.asarray(msg.data, np.float32).reshape(shape)
-        free = nearest_obstacle(probs, self._distances, self.cfg.threshold)
-        self._free = np.minimum(free, self._distances[-1])
-        self._free_ns = self.get_clock().now().nanoseconds
+        try:
+            self._driver.update(prediction_array([d.size for d in msg.layout.dim], msg.data),
+                                self._now_ns())
+        except MessageError as err:
+            self._watchdog.invalidate(self._now_ns())
+            self.get_logger().error(f"unusable prediction: {err}", throttle_duration_sec=5.0)
 
     def _tick(self) -> None:
+        now = self._now_ns()
+        alarm = self._watchdog.alarm(now)
+        if alarm:
+            self.get_logger().warning(f"no valid prediction for {self._watchdog.silent_s(now):.2f} s "
+                                      f"(timeout {self.cfg.timeout} s): stopping")
+        elif alarm is False:
+            self.get_logger().info("valid predictions again: driving")
         cmd = Twist()
-        fresh = self.get_clock().now().nanoseconds - self._free_ns <= self.cfg.timeout * 1e9
-        if self._avoider is not None and self._free is not None and fresh:
-            cmd.linear.x, cmd.angular.z = self._avoider.command(self._free)
+        if self._driver is not None:
+            cmd.linear.x, cmd.angular.z = self._driver.command(now)
         self._cmd_pub.publish(cmd)
         self.commands += 1
 

@@ -9,11 +9,16 @@ Subscribes to the profile's camera topic (Image or CompressedImage) and publishe
 - ``~/predictions`` (std_msgs/Float32MultiArray): the model's probabilities, layout in
   ``ros_ssl.nodes.predictions`` (dims "sensor" x "distance", row-major);
 - ``~/range/<sensor>`` (sensor_msgs/Range, sensor_distance models): the nearest distance ahead whose
-  probability exceeds ``threshold``, +inf if none (REP 117), stamped with the camera frame's stamp;
+  probability exceeds ``threshold``, +inf if none, NaN if that sensor's probabilities are not all finite
+  (REP 117: an invalid reading), stamped with the camera frame's stamp;
 - ``~/debug_image`` (sensor_msgs/Image, rgb8, if ``debug_image``): the frame with the predictions drawn;
 - ``~/geometry`` once (std_msgs/String JSON, transient local): sensors, distances, threshold.
 
-A frame that cannot be decoded or has the wrong shape is skipped with a warning. Every
+A frame that cannot be decoded, has the wrong shape or is stamped more than ``max_frame_age`` seconds
+ago is skipped with a warning. Doubt means stop: a frame whose predictions are not all finite (NaN/inf)
+publishes no prediction array (so nothing downstream can read it as "free"), only its Ranges, NaN where
+invalid; the controller then stops. When no usable frame came for ``frame_timeout`` seconds the node
+logs a warning (and once more when frames come back); it never republishes an old prediction. Every
 ``report_interval`` the node logs its rate, latency (frame stamp to publish: median, p99) and model time.
 """
 
@@ -39,6 +44,7 @@ from ros_ssl.nodes.params import check_fields, declare_config, param
 from ros_ssl.nodes.predictions import LatencyWindow, geometry_json, layout_dims, nearest_obstacle
 from ros_ssl.nodes.qos import LATCHED, QOS_CHOICES, subscription_qos
 from ros_ssl.nodes.runtime import main_for
+from ros_ssl.nodes.watchdog import Watchdog
 
 INFRARED = 1
 
@@ -67,6 +73,11 @@ class DetectorConfig:
         "appears), sensor_data (best effort) or reliable.", choices=QOS_CHOICES))
     qos_depth: int = field(default=1, metadata=param(
         "Camera queue depth; 1 = always work on the newest frame.", 1, 100))
+    frame_timeout: float = field(default=0.5, metadata=param(
+        "Warn when no usable camera frame came for this long (s).", 0.05, 60.0))
+    max_frame_age: float = field(default=1.0, metadata=param(
+        "Skip frames stamped longer ago than this (s): their predictions would be late; 0 = never "
+        "(e.g. a bag replayed without its clock).", 0.0, 3600.0))
     report_interval: float = field(default=5.0, metadata=param(
         "Seconds between rate/latency reports in the log; 0 = never.", 0.0, 3600.0))
 
@@ -110,7 +121,9 @@ class DetectorNode(Node):
         self._connect_timer = self.create_timer(0.5, self._connect)
         self._connect()
         self.window = LatencyWindow()
-        self.frames = self.skipped = 0
+        self.frames = self.skipped = self.invalid = 0
+        self._watchdog = Watchdog(c.frame_timeout, self.get_clock().now().nanoseconds)
+        self.create_timer(c.frame_timeout / 2, self._check_camera)
         if c.report_interval > 0:
             self.create_timer(c.report_interval, self._report)
         self.get_logger().info(f"model {self.model.package.path} ({self.model.variant}, "
@@ -129,8 +142,25 @@ class DetectorNode(Node):
         self.get_logger().info(f"subscribed to {self._camera_sub.topic_name} "
                                f"({qos.reliability.name.lower()}, depth {qos.depth})")
 
+    def _check_camera(self) -> None:
+        now = self.get_clock().now().nanoseconds
+        alarm = self._watchdog.alarm(now)
+        if alarm:
+            self.get_logger().warning(f"no usable camera frame on {self._camera[1]} for "
+                                      f"{self._watchdog.silent_s(now):.1f} s: no predictions are published "
+                                      f"(the controller stops)")
+        elif alarm is False:
+            self.get_logger().info(f"camera frames on {self._camera[1]} again: publishing predictions")
+
     def _on_image(self, msg: Any) -> None:
         t0 = time.perf_counter()
+        age_s = (self.get_clock().now().nanoseconds - stamp_ns(msg.header)) / 1e9
+        if self.cfg.max_frame_age and age_s > self.cfg.max_frame_age:
+            self.skipped += 1
+            self.get_logger().warning(f"skipped a camera frame: stamped {age_s:.2f} s ago, more than "
+                                      f"max_frame_age {self.cfg.max_frame_age} s (a bag replayed without "
+                                      f"its clock? set max_frame_age:=0)", throttle_duration_sec=5.0)
+            return
         try:
             rgb = decode_image(msg)
             probs = self.model.predict(rgb)
@@ -144,8 +174,16 @@ class DetectorNode(Node):
                                     throttle_duration_sec=5.0)
             return
         infer_s = time.perf_counter() - t0
+        if not np.isfinite(probs).all():
+            self.invalid += 1
+            self._publish_ranges(msg.header, probs)
+            self.get_logger().error("the model's output for a frame is not finite (NaN/inf): no predictions "
+                                    "published for it, ranges marked invalid (NaN)",
+                                    throttle_duration_sec=5.0)
+            return
         self._publish(msg.header, probs, rgb)
         now_ns = self.get_clock().now().nanoseconds
+        self._watchdog.feed(now_ns)
         self.frames += 1
         self.window.add(now_ns / 1e9, (now_ns - stamp_ns(msg.header)) / 1e9, infer_s)
 
@@ -154,13 +192,7 @@ class DetectorNode(Node):
         out.layout.dim = self._layout
         out.data = array.array("f", probs.astype(np.float32).ravel().tobytes())
         self._pred_pub.publish(out)
-        if self._ranges:
-            nearest = nearest_obstacle(probs, self._distances, self.cfg.threshold)
-            for (pub, frame), value in zip(self._ranges, nearest, strict=True):
-                r = Range(radiation_type=INFRARED, field_of_view=0.3, min_range=self._distances[0],
-                          max_range=self._distances[-1], range=float(value))
-                r.header.stamp, r.header.frame_id = header.stamp, frame
-                pub.publish(r)
+        self._publish_ranges(header, probs)
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
             from ros_ssl.edge.overlay import draw_overlay
 
@@ -170,15 +202,27 @@ class DetectorNode(Node):
             dbg.header = header
             self._debug_pub.publish(dbg)
 
+    def _publish_ranges(self, header: Any, probs: np.ndarray) -> None:
+        """One Range per sensor (REP 117: +inf = nothing ahead, NaN = invalid reading)."""
+        if self._ranges:
+            nearest = nearest_obstacle(probs, self._distances, self.cfg.threshold)
+            for (pub, frame), value in zip(self._ranges, nearest, strict=True):
+                r = Range(radiation_type=INFRARED, field_of_view=0.3, min_range=self._distances[0],
+                          max_range=self._distances[-1], range=float(value))
+                r.header.stamp, r.header.frame_id = header.stamp, frame
+                pub.publish(r)
+
     def _report(self) -> None:
         s = self.window.summary()
-        self.get_logger().info(f"{self.frames} frames ({self.skipped} skipped), {s.hz:.1f} Hz, "
+        self.get_logger().info(f"{self.frames} frames ({self.skipped} skipped, {self.invalid} not finite), "
+                               f"{s.hz:.1f} Hz, "
                                f"latency median {s.median_ms:.1f} ms p99 {s.p99_ms:.1f} ms, "
                                f"model {s.infer_ms:.1f} ms")
 
     def close(self) -> None:
         s = self.window.summary()
         self.get_logger().info(f"detector stopped: {self.frames} frames, {self.skipped} skipped, "
+                               f"{self.invalid} not finite, "
                                f"latency median {s.median_ms:.1f} ms p99 {s.p99_ms:.1f} ms")
 
 

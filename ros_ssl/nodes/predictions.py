@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros_ssl.config.geometry import LabelGeometry
-from ros_ssl.errors import ConfigError
+from ros_ssl.errors import ConfigError, MessageError
 
 # The key geometry_json adds to the stored geometry mapping; a reader removes it before from_dict.
 THRESHOLD_KEY = "threshold"
@@ -54,13 +54,32 @@ def parse_geometry_json(text: str) -> LabelGeometry:
 
 
 def nearest_obstacle(probs: np.ndarray, distances: Sequence[float], threshold: float) -> np.ndarray:
-    """(S,) for each sensor the smallest distance whose probability exceeds ``threshold``; +inf if none.
+    """(S,) for each sensor the smallest distance whose probability exceeds ``threshold``; +inf if none;
+    NaN if any of the sensor's probabilities is NaN or infinite.
 
-    Read as: how far the robot can drive straight ahead before that sensor would see an obstacle.
+    Read as: how far the robot can drive straight ahead before that sensor would see an obstacle. The
+    values follow REP 117 for sensor_msgs/Range: +inf = nothing detected, NaN = no valid reading, which
+    every consumer must treat as "cannot see" (the controller stops).
     """
-    hit = np.asarray(probs) > threshold
+    probs = np.asarray(probs)
+    hit = probs > threshold
     first = np.argmax(hit, axis=1)
-    return np.where(hit.any(axis=1), np.asarray(distances, np.float64)[first], np.inf)
+    nearest = np.where(hit.any(axis=1), np.asarray(distances, np.float64)[first], np.inf)
+    return np.where(np.isfinite(probs).all(axis=1), nearest, np.nan)
+
+
+def prediction_array(sizes: Sequence[int], data: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The (A, B) float32 probabilities of a prediction message from its dims' sizes and its data.
+
+    MessageError if the layout is not two dimensions or the data does not fill them exactly.
+    """
+    if len(sizes) != 2:
+        raise MessageError(f"prediction message has {len(sizes)} layout dimensions; expected 2")
+    values = np.asarray(data, np.float32)
+    if values.size != sizes[0] * sizes[1] or min(sizes) <= 0:
+        raise MessageError(f"prediction message holds {values.size} values for a {sizes[0]} x {sizes[1]} "
+                           f"layout")
+    return values.reshape(sizes[0], sizes[1])
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ when the process is interrupted: it is what leaves a bag complete after SIGINT o
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -17,9 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ros_ssl.errors import MessageError, RosSslError
+from ros_ssl.lifetime import die_with_parent
 
 if TYPE_CHECKING:
     from rclpy.node import Node
+
+# Set by run_processes for its children: the pid whose death (even by SIGKILL) must stop the node.
+OWNER_ENV = "ROS_SSL_OWNER_PID"
 
 
 def msg_class(msgtype: str) -> Any:
@@ -36,8 +41,12 @@ def main_for(factory: Callable[..., Node], args: Sequence[str] | None = None) ->
 
     The signals only set a flag, so the context stays valid while the node's ``close()`` runs (a
     recorder still logs, a controller still sends its last stop command). A configuration error prints
-    one line and exits with status 2, like the ``ros-ssl`` CLI.
+    one line and exits with status 2, like the ``ros-ssl`` CLI. Started by ``run_processes``, the node
+    gets SIGTERM when that parent dies, however it dies.
     """
+    owner = os.environ.pop(OWNER_ENV, "")
+    if owner.isdigit():
+        die_with_parent(int(owner), signal.SIGTERM)
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -71,13 +80,16 @@ def run_processes(commands: Sequence[Sequence[str]], duration_s: float = 0.0, gr
     """Run node processes side by side, like ``ros2 launch``, until Ctrl-C, SIGTERM or ``duration_s`` (> 0).
 
     Every process then gets SIGINT (and SIGKILL after ``grace_s``). When one exits early the others
-    are stopped too. Returns the first non-zero exit status, else 0.
+    are stopped too. If this process dies without that (SIGKILL), each child gets SIGTERM from the
+    kernel: ``main_for`` asks for it when ``OWNER_ENV`` names its parent. Returns the first non-zero exit
+    status, else 0.
     """
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs = [subprocess.Popen(list(cmd)) for cmd in commands]
+        child_env = {**os.environ, OWNER_ENV: str(os.getpid())}
+        procs = [subprocess.Popen(list(cmd), env=child_env) for cmd in commands]
         end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
         while not stop.wait(0.1) and time.monotonic() < end and all(p.poll() is None for p in procs):
             pass

@@ -166,12 +166,17 @@ class _Messages:
         self.profile, self.bag, self.timings = profile, bag, timings
         prox = profile.proximity
         self.frames = [prox.frame_prefix + s.name for s in prox.sensors]
+        self.scan_frame = profile.odometry.base_frame
         if prox.source == "laser_scan":
             beams = {s.beam: s.yaw for s in prox.sensors}
             self.n_beams = max(beams) + 1
             lo, hi = min(beams), max(beams)
             self.angle_inc = (beams[hi] - beams[lo]) / (hi - lo) if hi > lo else 0.0
             self.angle_min = beams[lo] - lo * self.angle_inc
+            # A scanner whose beams share one origin publishes in its own frame, mounted there on the base.
+            origins = {(s.x, s.y) for s in prox.sensors}
+            if len(origins) == 1:
+                self.scan_frame = prox.frame_prefix + "scan"
 
     def start(self, world: dict[str, Any]) -> None:
         """The world description and the static transforms, at time zero."""
@@ -196,8 +201,7 @@ class _Messages:
             values = np.full(self.n_beams, np.nan)
             for s, r in zip(prox.sensors, readings, strict=True):
                 values[s.beam] = r
-            msg = m.scan_msg(t_ns, self.profile.odometry.base_frame, values, self.angle_min, self.angle_inc,
-                             prox.max_range)
+            msg = m.scan_msg(t_ns, self.scan_frame, values, self.angle_min, self.angle_inc, prox.max_range)
             return [(prox.scan_topic, t_ns, msg)]
         return [(s.topic, t_ns, m.range_msg(t_ns, f, float(r), prox.max_range, fov=SENSOR_FOV))
                 for s, f, r in zip(prox.sensors, self.frames, readings, strict=True)]
@@ -217,6 +221,9 @@ class _Messages:
         mounts = [(cam.frame_id, cam.x, 0.0, cam.z, pitch)]
         mounts += [(f, s.x, s.y, z, (0.0, 0.0, math.sin(s.yaw / 2), math.cos(s.yaw / 2)))
                    for f, s in zip(self.frames, self.profile.proximity.sensors, strict=True)]
+        if self.scan_frame != base:
+            first = self.profile.proximity.sensors[0]
+            mounts.append((self.scan_frame, first.x, first.y, z, (0.0, 0.0, 0.0, 1.0)))
         return m.TFMessage(transforms=[
             m.TransformStamped(header=m.header(EPOCH_NS, base), child_frame_id=child,
                                transform=m.Transform(translation=m.Vector3(x=x, y=y, z=zz),

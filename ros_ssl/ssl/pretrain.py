@@ -76,7 +76,8 @@ def _pretrain(dataset: Path, out: Path, recipe: PretrainRecipe, recordings: list
     config = PretrainRunConfig(
         method=recipe.method, model=recipe.model, image_hw=ds.image_hw, mean=tuple(recipe.mean),
         std=tuple(recipe.std), dataset=str(ds.path.resolve()), frames=len(indices),
-        recordings=None if recordings is None else tuple(int(r) for r in recordings), recipe=recipe,
+        recordings=None if recordings is None else tuple(str(ds.recordings[r]["id"]) for r in recordings),
+        recipe=recipe,
         world_size=info.world_size, versions={"ros_ssl": __version__, "torch": str(torch.__version__)})
     engine = Engine(out, config, FIXED_KEYS, recipe, info, resume=resume, progress=progress)
     stats = engine.fit(SslTask(ds, indices, batch_size, recipe, out, info, engine.channels_last))

@@ -24,7 +24,18 @@ from typing import Any
 from ros_ssl.config.encoders import ENCODER_NAMES, IMAGENET_MEAN, IMAGENET_STD
 from ros_ssl.config.schema import apply_overrides, build, coerce, to_data
 from ros_ssl.errors import ConfigError
-from ros_ssl.train.recipe import check_field, read_recipe
+from ros_ssl.train.recipe import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_LR,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_WEIGHT_DECAY,
+    MAX_WORKERS,
+    check_counts,
+    check_field,
+    read_recipe,
+)
 
 # Each SSL method's hyperparameters (its constructor's keyword arguments) and their types; a test keeps
 # this equal to the signatures in ``ros_ssl.ssl.methods``.
@@ -37,6 +48,16 @@ METHOD_PARAMS: dict[str, dict[str, type]] = {
     "rotation": {"hidden": int},
     "mae": {"mask_ratio": float, "patch": int},
 }
+# Method parameter -> inclusive [min, max]: sizes stay trainable, rates stay rates.
+PARAM_LIMITS: dict[str, tuple[float, float]] = {
+    "proj_hidden": (1, 65_536), "proj_dim": (1, 65_536), "pred_hidden": (1, 65_536),
+    "expander_dim": (1, 65_536), "hidden": (1, 65_536), "patch": (1, 64),
+    "temperature": (1e-4, 100.0), "base_momentum": (0.0, 1.0),
+    "sim_weight": (0.0, 1e4), "var_weight": (0.0, 1e4), "cov_weight": (0.0, 1e4), "mask_ratio": (0.0, 0.99),
+}
+# Integer pretraining recipe fields -> inclusive [min, max].
+COUNT_LIMITS = {"epochs": (1, MAX_EPOCHS), "batch_size": (2, MAX_BATCH), "steps_per_epoch": (0, MAX_STEPS),
+                "workers": (0, MAX_WORKERS), "seed": (0, MAX_SEED)}
 
 
 def check_params(name: str, params: dict[str, Any]) -> None:
@@ -49,7 +70,9 @@ def check_params(name: str, params: dict[str, Any]) -> None:
         raise ConfigError(f"method {name!r} has no parameter {unknown[0]!r}; it takes "
                           f"{', '.join(sorted(accepted))}")
     for key, value in params.items():
-        coerce(accepted[key], value, "recipe", f"params.{key}")
+        number = coerce(accepted[key], value, "recipe", f"params.{key}")
+        lo, hi = PARAM_LIMITS[key]
+        check_field(lo <= number <= hi, f"params.{key}", number, f">= {lo:g} and <= {hi:g}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +116,8 @@ class Neighbourhood:
         for name in ("max_dt", "max_dist", "max_yaw"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"positives.{name} = {getattr(self, name)} must be positive")
+        for name, hi in (("max_dt", 3600.0), ("max_dist", 100.0), ("max_yaw", math.pi)):
+            check_field(getattr(self, name) <= hi, f"positives.{name}", getattr(self, name), f"<= {hi:g}")
 
 
 @dataclass(frozen=True)
@@ -128,16 +153,17 @@ class PretrainRecipe:
         check_field(self.method in METHOD_PARAMS, "method", self.method, f"one of {', '.join(METHOD_PARAMS)}")
         check_params(self.method, self.params)
         check_field(self.model in ENCODER_NAMES, "model", self.model, f"one of {', '.join(ENCODER_NAMES)}")
-        check_field(self.epochs >= 1, "epochs", self.epochs, ">= 1")
         check_field(self.batch_size >= 2, "batch_size", self.batch_size,
                     ">= 2 (contrastive losses need negatives)")
-        for name in ("steps_per_epoch", "workers", "seed"):
-            check_field(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        check_field(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
-        check_field(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        check_field(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
-        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
-                    (self.mean, self.std), "three numbers each, std > 0")
+        check_counts(self, COUNT_LIMITS)
+        check_field(0 < self.lr <= MAX_LR, "lr", self.lr, f"a positive number <= {MAX_LR:g}")
+        check_field(0 <= self.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay", self.weight_decay,
+                    f">= 0 and <= {MAX_WEIGHT_DECAY:g}")
+        check_field(0 <= self.warmup_epochs <= MAX_EPOCHS, "warmup_epochs", self.warmup_epochs,
+                    f">= 0 and <= {MAX_EPOCHS}")
+        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(0 < s <= 1 for s in self.std)
+                    and all(abs(m) <= 1 for m in self.mean), "mean/std",
+                    (self.mean, self.std), "three numbers each, |mean| <= 1, 0 < std <= 1")
         self.augment.validate()
         self.positives.validate()
         return self

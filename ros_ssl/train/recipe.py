@@ -13,8 +13,8 @@ Everything is validated before any data is loaded.
 
 from __future__ import annotations
 
-import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,6 +36,23 @@ __all__ = ["RECIPES", "AugmentConfig", "Recipe", "check_field", "load_recipe", "
 RECIPES: Traversable = resources.files("ros_ssl") / "recipes"
 
 T = TypeVar("T")
+
+# Upper bounds that keep a run's work bounded; far beyond any run these recipes describe.
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_STEPS = 1_000_000
+MAX_WORKERS = 256
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_BOOTSTRAP = 100_000
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 10.0
+MAX_POS_WEIGHT = 1000.0
+# Integer recipe fields -> inclusive [min, max].
+COUNT_LIMITS = {
+    "epochs": (1, MAX_EPOCHS), "batch_size": (1, MAX_BATCH), "eval_batch_size": (1, MAX_BATCH),
+    "steps_per_epoch": (0, MAX_STEPS), "workers": (0, MAX_WORKERS), "seed": (0, MAX_SEED),
+    "split_seed": (0, MAX_SEED), "bootstrap": (0, MAX_BOOTSTRAP),
+}
 
 
 @dataclass(frozen=True)
@@ -100,20 +117,25 @@ class Recipe:
     def validate(self) -> Recipe:
         """Check every field; raise ConfigError naming the first bad one."""
         check_field(self.model in ENCODER_NAMES, "model", self.model, f"one of {', '.join(ENCODER_NAMES)}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            check_field(getattr(self, name) >= 1, name, getattr(self, name), ">= 1")
-        for name in ("steps_per_epoch", "workers", "seed", "split_seed", "bootstrap"):
-            check_field(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
-        check_field(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "a positive number")
-        check_field(self.weight_decay >= 0, "weight_decay", self.weight_decay, ">= 0")
-        check_field(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, ">= 0")
+        check_counts(self, COUNT_LIMITS)
+        check_field(0 < self.lr <= MAX_LR, "lr", self.lr, f"a positive number <= {MAX_LR:g}")
+        check_field(0 <= self.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay", self.weight_decay,
+                    f">= 0 and <= {MAX_WEIGHT_DECAY:g}")
+        check_field(0 <= self.warmup_epochs <= MAX_EPOCHS, "warmup_epochs", self.warmup_epochs,
+                    f">= 0 and <= {MAX_EPOCHS}")
         check_field(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
         check_field(self.pos_weight in ("none", "auto")
-                    or (isinstance(self.pos_weight, float) and self.pos_weight > 0),
-                    "pos_weight", self.pos_weight, "'none', 'auto' or a positive number")
+                    or (isinstance(self.pos_weight, float) and 0 < self.pos_weight <= MAX_POS_WEIGHT),
+                    "pos_weight", self.pos_weight,
+                    f"'none', 'auto' or a positive number <= {MAX_POS_WEIGHT:g}")
+        for name in ("val_fraction", "test_fraction"):
+            check_field(0 <= getattr(self, name) < 1, name, getattr(self, name), "in [0, 1)")
+        check_field(self.val_fraction + self.test_fraction < 1, "val_fraction/test_fraction",
+                    (self.val_fraction, self.test_fraction), "a sum below 1 (some recordings must train)")
         check_field(0 < self.train_fraction <= 1, "train_fraction", self.train_fraction, "in (0, 1]")
-        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(s > 0 for s in self.std), "mean/std",
-                    (self.mean, self.std), "three numbers each, std > 0")
+        check_field(len(self.mean) == 3 and len(self.std) == 3 and all(0 < s <= 1 for s in self.std)
+                    and all(abs(m) <= 1 for m in self.mean), "mean/std",
+                    (self.mean, self.std), "three numbers each, |mean| <= 1, 0 < std <= 1")
         check_field(not self.freeze or bool(self.init), "freeze", self.freeze,
                     "false unless init names a pretrained run (a frozen random encoder learns nothing)")
         check_field(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init",
@@ -124,7 +146,7 @@ class Recipe:
             check_field(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name),
                         "a probability in [0, 1]")
         for name in ("brightness", "contrast", "saturation", "noise_sigma"):
-            check_field(getattr(a, name) >= 0, f"augment.{name}", getattr(a, name), ">= 0")
+            check_field(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name), ">= 0 and <= 1")
         check_field(0 <= a.hue <= 0.5, "augment.hue", a.hue, "in [0, 0.5]")
         return self
 
@@ -177,3 +199,10 @@ def recipe_from_dict(data: Any) -> Recipe:
 def check_field(ok: bool, where: str, value: object, expected: str) -> None:
     """Raise ConfigError ``recipe field WHERE is VALUE; expected EXPECTED`` unless ``ok``."""
     check(ok, "recipe", where, value, expected)
+
+
+def check_counts(recipe: object, limits: Mapping[str, tuple[int, int]]) -> None:
+    """Check the integer fields named in ``limits`` against their inclusive [min, max]."""
+    for name, (lo, hi) in limits.items():
+        value = getattr(recipe, name)
+        check_field(lo <= value <= hi, name, value, f">= {lo} and <= {hi}")

@@ -100,7 +100,9 @@ class PretrainRunConfig:
     std: tuple[float, ...]
     dataset: str
     frames: int
-    recordings: tuple[int, ...] | None  # recording indices pretrained on; None = every recording
+    # Ids of the recordings pretrained on (ids, not positions: a dataset lists recordings by id, so a
+    # recording added later may sort before them); None = every recording.
+    recordings: tuple[str, ...] | None
     recipe: PretrainRecipe
     world_size: int
     versions: Mapping[str, str]
@@ -120,7 +122,7 @@ class PretrainRunConfig:
             return cls(method=str(data["method"]), model=str(data["model"]), image_hw=_pair(data["image_hw"]),
                        mean=_floats(data["mean"]), std=_floats(data["std"]), dataset=str(data["dataset"]),
                        frames=int(data["frames"]),
-                       recordings=None if recordings is None else tuple(int(r) for r in recordings),
+                       recordings=None if recordings is None else tuple(str(r) for r in recordings),
                        recipe=pretrain_recipe_from_dict(data["recipe"]),
                        world_size=int(data.get("world_size", 1)), versions=dict(data.get("versions") or {}))
         except (KeyError, TypeError, ValueError) as err:
