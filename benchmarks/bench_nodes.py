@@ -7,8 +7,10 @@
 2. Recorder node live: 640x480 rgb8 Image at 30 Hz + 5 Range at 20 Hz + Odometry at 50 Hz from this process,
    published best effort (sensor-data QoS) and then reliable: messages/s, MB/s, messages lost between
    publisher and bag, recorder CPU. Then reliable images as fast as this process can publish them.
-3. Detector node live: 640x480 rgb8 frames at 30 Hz stamped at publish; latency = arrival of the Range
-   output here minus the frame stamp (median, p99), vs the model alone on the same frames (baseline).
+3. Detector node live: 640x480 frames at 30 Hz (rgb8 Image and JPEG CompressedImage, reliable) stamped at
+   publish; latency = arrival of the Range output here minus the frame stamp (median, p99). Beside it the
+   transport floor: a bare rclpy relay (receives each image as an rclpy message, publishes a Range with its
+   stamp), and the model alone on the same frames. Every node process is pinned to one core.
 
 Without --model a paper_cnn detector (untrained: same cost) is exported to a temporary package (needs torch).
 """
@@ -32,6 +34,7 @@ import yaml
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 DOMAIN = 170
 W, H = 640, 480
+CORE = int(os.environ.get("BENCH_CORE", "1"))  # the core each node under test is pinned to
 
 
 def child_env(domain: int) -> dict[str, str]:
@@ -217,36 +220,76 @@ def paper_cnn_package(tmp: Path) -> Path:
     return tmp / "model"
 
 
+RELAY = """
+import sys, rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image, Range
+rclpy.init()
+node = rclpy.create_node("relay")
+out = node.create_publisher(Range, sys.argv[3], 10)
+def relay(msg):
+    r = Range()
+    r.header = msg.header
+    out.publish(r)
+node.create_subscription(CompressedImage if sys.argv[1] == "compressed" else Image, sys.argv[2], relay,
+                         QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+ex = SingleThreadedExecutor()
+ex.add_node(node)
+try:
+    ex.spin()
+except KeyboardInterrupt:
+    pass
+"""
+
+
 def bench_detector(tmp: Path, profile: Path, model: Path, seconds: float) -> None:
+    from ros_ssl.config import load_profile
     from ros_ssl.edge import EdgeModel
+    from ros_ssl.edge.config import EdgeConfig
+    from ros_ssl.msgs.images import encode_compressed
 
     imgs = frames(8)
-    edge = EdgeModel(model, providers=["cpu"])
+    edge = EdgeModel(model, providers=["cpu"], config=EdgeConfig(intra_op_threads=1))
     t_model = []
     for i in range(60):
         t0 = time.perf_counter()
         edge.predict(imgs[i % 8])
         t_model.append(time.perf_counter() - t0)
     base = float(np.median(t_model[10:])) * 1e3
-    print(f"\n3. detector node, {W}x{H} rgb8 at 30 Hz from another process, model {model}")
-    print(f"   model alone (baseline): median {base:.2f} ms per frame "
-          f"(resize + inference, no DDS, no decode)")
-    for run, qos in enumerate(("best effort", "reliable")):
-        detector_run(tmp, profile, model, seconds, qos, base, DOMAIN + 1 + run, imgs)
+    print(f"\n3. detector latency, {W}x{H} frames at 30 Hz, reliable, from another process; node on one core "
+          f"(taskset -c {CORE}); model {model}")
+    print(f"   model alone: median {base:.2f} ms per frame (resize + inference, no DDS, no decode)")
+    prof = load_profile(profile)
+    compressed = tmp / "bench_profile_compressed.yaml"
+    data = yaml.safe_load(profile.read_text())
+    data["camera"].update(topic="/camera/image_raw/compressed", type="compressed", encoding="jpeg")
+    compressed.write_text(yaml.safe_dump(data, sort_keys=False))
+    jpegs = [bytes(encode_compressed(f, "jpeg", 90)) for f in imgs]
+    out_topic = f"/detector/range/{prof.sensor_names[0]}"
+    print(f"   {'input':26s} {'node':22s} {'predicted':>10s} {'median ms':>10s} {'p99 ms':>8s} {'CPU':>5s}")
+    for kind, prof_file, topic in (("raw rgb8 (900 KB)", profile, "/camera/image_raw"),
+                                   (f"jpeg ({len(jpegs[0]) // 1000} KB)", compressed,
+                                    "/camera/image_raw/compressed")):
+        detector = [sys.executable, "-m", "ros_ssl.nodes.detector", "--ros-args",
+                    *[x for p in (f"profile:={prof_file}", f"model:={model}", "threads:=1",
+                                  "report_interval:=0.0", "qos:=reliable") for x in ("-p", p)]]
+        relay = [sys.executable, "-c", RELAY, "compressed" if "jpeg" in kind else "raw", topic, out_topic]
+        for run, (name, cmd) in enumerate((("bare rclpy relay (floor)", relay), ("detector", detector))):
+            domain = DOMAIN + 1 + run + (2 if "jpeg" in kind else 0)
+            detector_run(tmp, cmd, kind, name, topic, out_topic, seconds, domain, imgs, jpegs)
 
 
-def detector_run(tmp: Path, profile: Path, model: Path, seconds: float, qos: str, base: float, domain: int,
-                 imgs: list[np.ndarray]) -> None:
+def detector_run(tmp: Path, cmd: list[str], kind: str, name: str, topic: str, out_topic: str,
+                 seconds: float, domain: int, imgs: list[np.ndarray], jpegs: list[bytes]) -> None:
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-    from sensor_msgs.msg import Image, Range
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage, Image, Range
 
-    from ros_ssl.config import load_profile
     from ros_ssl.msgs.poses import stamp_ns
 
-    prof = load_profile(profile)
     ctx = Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("bench_camera", context=ctx)
@@ -257,26 +300,24 @@ def detector_run(tmp: Path, profile: Path, model: Path, seconds: float, qos: str
     def arrived(m: Range) -> None:
         lat.append((node.get_clock().now().nanoseconds - stamp_ns(m.header)) / 1e9)
 
-    node.create_subscription(Range, f"/detector/range/{prof.sensor_names[0]}", arrived, 100)
-    pq = qos_profile_sensor_data if qos == "best effort" else QoSProfile(
-        depth=1, reliability=ReliabilityPolicy.RELIABLE)
-    cam = node.create_publisher(Image, prof.camera.topic, pq)
+    node.create_subscription(Range, out_topic, arrived, 100)
+    jpeg = "jpeg" in kind
+    cam = node.create_publisher(CompressedImage if jpeg else Image, topic,
+                                QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
     log = tmp / f"detector_{domain}.log"
-    params = [f"profile:={profile}", f"model:={model}", "threads:=1", "report_interval:=2.0",
-              f"qos:={'sensor_data' if qos == 'best effort' else 'reliable'}"]
-    proc = subprocess.Popen([sys.executable, "-m", "ros_ssl.nodes.detector", "--ros-args",
-                             *[x for p in params for x in ("-p", p)]],
-                            env=child_env(domain), stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(["taskset", "-c", str(CORE), *cmd], env=child_env(domain), stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT)
     raw = [f.tobytes() for f in imgs]
 
-    def frame(i: int) -> Image:
-        msg = Image(height=H, width=W, encoding="rgb8", step=W * 3, data=raw[i % 8])
+    def frame(i: int) -> Image | CompressedImage:
+        msg = (CompressedImage(format="jpeg", data=jpegs[i % 8]) if jpeg
+               else Image(height=H, width=W, encoding="rgb8", step=W * 3, data=raw[i % 8]))
         msg.header.stamp = node.get_clock().now().to_msg()
         return msg
 
     try:
         end = time.monotonic() + 60
-        while (cam.get_subscription_count() == 0 or not lat) and time.monotonic() < end:
+        while (cam.get_subscription_count() == 0 or len(lat) < 10) and time.monotonic() < end:
             cam.publish(frame(0))
             ex.spin_once(timeout_sec=0.1)
         lat.clear()
@@ -297,12 +338,10 @@ def detector_run(tmp: Path, profile: Path, model: Path, seconds: float, qos: str
         rclpy.shutdown(context=ctx)
     ms = np.asarray(lat) * 1e3
     if len(ms) == 0:
-        print(f"   {qos:11s}: 0/{sent} frames predicted (frames lost in transport; see {log.name})")
+        print(f"   {kind:26s} {name:22s} 0/{sent} frames (lost in transport; see {log.name})")
         return
-    print(f"   {qos:11s}: {len(ms)}/{sent} frames predicted ({len(ms) / elapsed:.1f} Hz), "
-          f"latency stamp -> Range received: median {np.median(ms):.1f} ms, "
-          f"p99 {np.percentile(ms, 99):.1f} ms "
-          f"({np.median(ms) / base:.1f}x the model alone); detector CPU {100 * cpu / elapsed:.0f}%")
+    print(f"   {kind:26s} {name:22s} {len(ms):4d}/{sent:<5d} {np.median(ms):10.1f} "
+          f"{np.percentile(ms, 99):8.1f} {100 * cpu / elapsed:4.0f}%")
 
 
 def main() -> None:
@@ -310,14 +349,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="Length of each live run.")
     ap.add_argument("--model", type=Path,
                     help="Model package for the detector (default: a paper_cnn export).")
+    ap.add_argument("--parts", default="1,2,3", help="Which parts to run, e.g. 3 for the detector only.")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(prefix="bench_nodes_") as d:
         tmp = Path(d)
         profile = profile_file(tmp)
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        bench_writers(tmp)
-        bench_recorder(tmp, profile, args.seconds)
-        bench_detector(tmp, profile, args.model or paper_cnn_package(tmp), args.seconds)
+        if "1" in parts:
+            bench_writers(tmp)
+        if "2" in parts:
+            bench_recorder(tmp, profile, args.seconds)
+        if "3" in parts:
+            bench_detector(tmp, profile, args.model or paper_cnn_package(tmp), args.seconds)
 
 
 if __name__ == "__main__":

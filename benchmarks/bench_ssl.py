@@ -4,7 +4,8 @@
 
 Prints frames/s of one optimiser step per method fed from in-memory tensors, the view loader alone
 (decode-free memmap read + augmentation of every view, which must outpace the step so it never starves
-it), and each figure's ratio to the supervised baseline. The label-efficiency figures come from
+it), the on-device colour jitter (``BatchColour``) and each figure's ratio to the supervised baseline.
+The label-efficiency figures come from
 ``ros-ssl study`` instead (see ``ros_ssl.experiments.study``).
 """
 
@@ -21,9 +22,9 @@ import torch
 
 from ros_ssl.models import Detector, build_encoder
 from ros_ssl.ssl.data import ViewBatches, make_view_loader
-from ros_ssl.ssl.methods import METHODS, SslMethod, build_method
+from ros_ssl.ssl.methods import METHODS, PairTargets, SslMethod, build_method
 from ros_ssl.ssl.recipe import load_pretrain_recipe
-from ros_ssl.ssl.transforms import MultiView, view_transform
+from ros_ssl.ssl.transforms import BatchColour, MultiView, view_transform
 from ros_ssl.train.loss import masked_bce
 from ros_ssl.train.synthetic import make_synthetic_dataset
 
@@ -39,8 +40,8 @@ def rate(step: Callable[[], object], batch: int, steps: int) -> float:
 
 
 def ssl_step(method: SslMethod, opt: torch.optim.Optimizer, views: list[torch.Tensor],
-             positives: torch.Tensor | None) -> None:
-    loss = method(views, positives)
+             pairs: PairTargets | None) -> None:
+    loss = method(views, pairs)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -78,11 +79,18 @@ def main() -> None:
         mopt = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad])
         views = [torch.randn(args.batch, 3, *HW) for _ in range(method.n_views)]
         place = torch.arange(args.batch).repeat(2) // 4
-        positives = place[:, None] == place[None, :] if name == "temporal" else None
+        pairs = None
+        if name in ("temporal", "egomotion"):
+            motion = torch.randn(args.batch, 3) if name == "egomotion" else None
+            pairs = PairTargets(place[:, None] == place[None, :], motion)
 
-        r = rate(partial(ssl_step, method, mopt, views, positives), args.batch, args.steps)
+        r = rate(partial(ssl_step, method, mopt, views, pairs), args.batch, args.steps)
         print(f"{name + ' step':28s} {r:8.0f} frames/s  {r / base:.2f}x")
 
+    colour = BatchColour(load_pretrain_recipe("ssl_simclr").augment)
+    frames = torch.randint(0, 256, (args.batch, 3, *HW), dtype=torch.uint8)
+    r = rate(lambda: colour(frames), args.batch, args.steps)
+    print(f"{'batch colour jitter':28s} {r:8.0f} frames/s  {r / base:.2f}x")
     with tempfile.TemporaryDirectory() as tmp:
         ds = make_synthetic_dataset(Path(tmp) / "ds", recordings=2, frames=args.batch * 2)
         for n_views in (1, 2):

@@ -19,7 +19,8 @@ KNOWN = {
     "simulate": {"--out", "--duration", "--seed", "--config", "--workers", "-j", "--progress", "--sensors",
                  "--max-range", "--scan", "--camera-hz", "--proximity-hz", "--odometry-hz"},
     "profile": set(),  # a group: its subcommands' options are checked in tests/test_profile_suggest.py
-    "label": {"bags", "--out", "--config", "--workers", "-j", "--report", "--dry-run"},
+    "label": {"bags", "--out", "--config", "--workers", "-j", "--report", "--dry-run", "--executor",
+              "--address"},
     "label-stats": {"dataset", "--out"},
     "dataset": set(),  # a group: its subcommands' options are checked in tests/faults/test_dataset_faults.py
     "train": {"dataset", "--out", "--recipe", "--model", "--epochs", "--init", "--freeze", "--resume",
@@ -28,10 +29,15 @@ KNOWN = {
     "demo": {"--out", "--duration", "--worlds", "--seed", "--recipe"},
     "pretrain": {"dataset", "--out", "--method", "--recipe", "--epochs", "--set", "--resume"},
     "embed": {"run", "dataset", "--out", "--queries", "--k", "--exclude-s"},
-    "study": {"--out", "--dataset", "--quick", "--methods", "--fractions"},
+    "study": {"--out", "--dataset", "--quick", "--methods", "--fractions", "--modes", "--seeds",
+              "--test-worlds", "--unlabelled-worlds", "--pretrain-batch", "--pretrain-per-seed",
+              "--bootstrap"},
     "export": {"run", "--out", "--variants", "--auc-tolerance", "--force"},
     "infer": {"model", "bag", "--out", "--variant", "--providers"},
-    "run": {"nodeset", "--duration", "--out", "--model", "--config"},
+    "run": {"nodeset", "--duration", "--out", "--model", "--config", "--rounds", "--quick"},
+    "learn": {"--drop", "--models", "--dataset", "--holdout", "--work", "--recipe", "--epochs", "--lr",
+              "--tolerance", "--poll", "--once", "--config"},
+    "models": set(),  # a group: list and rollback, exercised in tests/test_learner.py
 }
 
 

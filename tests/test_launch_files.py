@@ -33,13 +33,14 @@ from launchtools import (
     small_profile,
 )
 
-from ros_ssl.cli.run_cmd import node_command, node_set
+from ros_ssl.cli.run_cmd import loop_nodes, node_command, node_set
 from ros_ssl.config import load_profile
 from ros_ssl.nodes.params import param_types
 
 pytestmark = pytest.mark.ros
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
-NODE_SET = {"record": "record", "detect": "detect", "sim": "sim-record", "sim_detect": "sim-detect"}
+NODE_SET = {"record": "record", "detect": "detect", "sim": "sim-record", "sim_detect": "sim-detect",
+            "robot_loop": "sim-loop"}
 REQUIRED = {"model": "/models/model"}  # stand-ins for arguments a user must give
 BASE_DOMAIN = 200  # this file uses domains 200..209
 ROS_SSL = VENV / "bin" / "ros-ssl"
@@ -134,12 +135,23 @@ def test_launch_file_starts_declared_nodes_with_declared_parameters(path: Path, 
 def test_launch_file_matches_its_ros_ssl_run_node_set(path: Path, ros2: Path) -> None:
     args, launched = describe(path)
     nodes = {n.node_executable.removeprefix("ros-ssl-"): node_parameters(n, args)[1] for n in launched}
-    cli = dict(node_set(NODE_SET[path.name.removesuffix(".launch.py")], "sim", None, Path("/m"), 0))
+    name = NODE_SET[path.name.removesuffix(".launch.py")]
+    cli = robot_loop_nodes() if name == "sim-loop" else dict(node_set(name, "sim", None, Path("/m"), 0))
     assert sorted(nodes) == sorted(cli)
     for kind, params in cli.items():
         assert set(params) <= set(nodes[kind]), f"{kind}: run sets {set(params)}"
         if "extra_topics" in params:
             assert list(nodes[kind]["extra_topics"]) == list(params["extra_topics"])
+
+
+def robot_loop_nodes() -> dict[str, dict[str, Any]]:
+    """The sim-loop's nodes without the simulator: what robot_loop.launch.py starts on a robot."""
+    from ros_ssl.experiments.loop import RobotPaths
+
+    nodes = loop_nodes("sim", RobotPaths(Path("/r"), Path("/d"), Path("/m"), 0, 0.1))
+    nodes.pop("simulator")
+    nodes["recorder"]["extra_topics"] = ["/tf", "/tf_static", "/detector/model"]  # no simulator topics
+    return nodes
 
 
 def test_every_parameter_has_a_description() -> None:

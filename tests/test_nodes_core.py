@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,11 +20,14 @@ from rosbags.rosbag2.storage_mcap import McapReader
 from ros_ssl.bag import BagReader, durable
 from ros_ssl.bag import messages as m
 from ros_ssl.bag.durable import DurableMcapFile
+from ros_ssl.bag.handoff import BagSeries, HandOffPolicy, hand_off
 from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore
 from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.bag.writer import TYPESTORE
 from ros_ssl.config.geometry import GeometryKind, LabelGeometry
-from ros_ssl.errors import BagError, ConfigError
+from ros_ssl.errors import BagError, ConfigError, MessageError
+from ros_ssl.msgs.cdr import parse_compressed_image, parse_image
+from ros_ssl.msgs.images import decode_image
 from ros_ssl.nodes.avoidance import Avoider, AvoidParams
 from ros_ssl.nodes.params import check_fields
 from ros_ssl.nodes.predictions import (
@@ -311,3 +317,171 @@ def test_avoider_slows_turns_away_and_keeps_its_direction() -> None:
     assert a.command(np.full(5, 0.3)) == (0.1, 0.0)
     v, w = a.command(np.array([0.02, 0.02, 0.02, 0.3, 0.3]))  # new manoeuvre: right has more room
     assert w == pytest.approx(-1.0)
+
+
+# -- hand-off: a series of complete bags moved into a drop folder ------------------------------------------
+def _raw(bag: Path) -> list[bytes]:
+    with BagReader(bag) as reader:
+        return [bytes(x.msg) for x in reader.messages(deserialize=False)]
+
+
+def _complete(bag: Path) -> int:
+    """Messages in a closed bag, after checking it is complete: metadata counts, MCAP summary and footer."""
+    meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    total = 0
+    for rel in meta["relative_file_paths"]:
+        with open(bag / rel, "rb") as f:
+            summary = make_reader(f).get_summary()  # reads the footer: None/error for an unfinished file
+        assert summary is not None and summary.statistics is not None
+        total += summary.statistics.message_count
+    assert total == meta["message_count"] > 0
+    return total
+
+
+def test_bag_series_splits_by_duration_and_hands_over_complete_bags(tmp_path: Path) -> None:
+    out, drop = tmp_path / "rec", tmp_path / "drop"
+    lines: list[str] = []
+    series = BagSeries(out, HandOffPolicy(split_s=1.0, drop_dir=str(drop), prefix="robot1"),
+                       SplitPolicy(fsync=False), lines.append)
+    series.add_topic(spec("/proximity/center", RANGE))
+    for i in range(35):  # 3.5 s of log time at 10 Hz
+        series.write("/proximity/center", i * 100_000_000, range_cdr(i))
+        series.commit()
+        assert all(not p.name.startswith(".") for p in drop.iterdir())
+        assert len(list(out.iterdir())) == 1  # only the bag being written
+    series.close()
+    series.close()
+    bags = sorted(drop.iterdir())
+    assert [b.name.rsplit("_", 1)[1] for b in bags] == ["0000", "0001", "0002", "0003"]
+    assert all(b.name.startswith("robot1_") for b in bags) and list(out.iterdir()) == []
+    assert [_complete(b) for b in bags] == [10, 10, 10, 5] and series.handed == bags
+    got = [data for b in bags for data in _raw(b)]
+    assert got == [range_cdr(i) for i in range(35)]
+    assert len([x for x in lines if x.startswith("handed over")]) == 4
+
+
+def test_bag_series_splits_by_size_and_deletes_an_empty_last_bag(tmp_path: Path) -> None:
+    out = tmp_path / "rec"
+    with BagSeries(out, HandOffPolicy(split_bytes=MIB), SplitPolicy(fsync=False)) as series:
+        series.add_topic(spec("/camera/image_raw", IMAGE))
+        for i in range(40):
+            series.write("/camera/image_raw", i * 1_000_000, image_cdr(i, (240, 320)))  # 230 KB each
+    bags = sorted(out.iterdir())
+    assert len(bags) == 10 and [_complete(b) for b in bags] == [4] * 10
+    assert all(sum(f.stat().st_size for f in b.glob("*.mcap")) < 1.1 * MIB for b in bags)
+    with BagSeries(tmp_path / "empty", HandOffPolicy(split_s=1.0, drop_dir=str(tmp_path / "d"))):
+        pass
+    assert list((tmp_path / "empty").iterdir()) == [] and list((tmp_path / "d").iterdir()) == []
+
+
+def test_hand_off_across_filesystems_copies_then_renames(tmp_path: Path, monkeypatch) -> None:
+    real_rename = os.rename
+    renames: list[tuple[str, str]] = []
+
+    def rename(src, dst) -> None:
+        renames.append((Path(src).name, Path(dst).name))
+        if not Path(src).name.startswith(".incoming-"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_rename(src, dst)
+
+    bag = tmp_path / "rec" / "b_0000"
+    with RecordingBag(bag, SplitPolicy(fsync=False)) as rb:
+        rb.add_topic(spec("/proximity/center", RANGE))
+        rb.write("/proximity/center", 1, range_cdr(1))
+    (tmp_path / "drop").mkdir()
+    monkeypatch.setattr(os, "rename", rename)
+    target = hand_off(bag, tmp_path / "drop")
+    assert renames == [("b_0000", "b_0000"), (".incoming-b_0000", "b_0000")]
+    assert not bag.exists() and _complete(target) == 1 and os.listdir(tmp_path / "drop") == ["b_0000"]
+    with pytest.raises(BagError, match="already exists"):
+        hand_off(target, tmp_path / "drop")
+
+
+def test_a_failed_hand_off_keeps_the_bag_and_retries_with_the_next(tmp_path: Path, monkeypatch) -> None:
+    out, drop = tmp_path / "rec", tmp_path / "drop"
+    lines: list[str] = []
+    series = BagSeries(out, HandOffPolicy(split_s=1.0, drop_dir=str(drop)), SplitPolicy(fsync=False),
+                       lines.append)
+    series.add_topic(spec("/proximity/center", RANGE))
+    real_rename = os.rename
+
+    def unwritable(src, dst) -> None:  # the drop folder briefly unwritable (chmod does not stop root)
+        raise PermissionError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "rename", unwritable)
+    for i in range(15):
+        series.write("/proximity/center", i * 100_000_000, range_cdr(i))
+    assert len(list(out.iterdir())) == 2 and list(drop.iterdir()) == []
+    assert any("stays in" in x and "retried" in x for x in lines)
+    monkeypatch.setattr(os, "rename", real_rename)
+    series.close()
+    assert list(out.iterdir()) == [] and [_complete(b) for b in sorted(drop.iterdir())] == [10, 5]
+
+
+def test_a_killed_recording_leaves_its_partial_bag_out_of_the_drop_folder(tmp_path: Path) -> None:
+    out, drop = tmp_path / "rec", tmp_path / "drop"
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from test_nodes_core import spec, range_cdr, RANGE
+from ros_ssl.bag.handoff import BagSeries, HandOffPolicy
+from ros_ssl.bag.handoff import BagSeries, HandOffPolicy, hand_off
+from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore
+core = RecorderCore(BagSeries({str(out)!r}, HandOffPolicy(split_s=1.0, drop_dir={str(drop)!r})),
+                    FlushPolicy(flush_interval_s=0.05))
+core.add_topic(spec("/proximity/center", RANGE))
+for i in range(25):
+    core.put("/proximity/center", i * 100_000_000, range_cdr(i))
+print("written", flush=True)
+time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"written\n"
+        end = time.monotonic() + 20
+        while len(list(drop.glob("*"))) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the last bag's commit
+    finally:
+        proc.kill()
+        proc.wait()
+    handed = sorted(drop.iterdir())
+    assert [_complete(b) for b in handed] == [10, 10]
+    (partial,) = out.iterdir()  # the bag being written stays where it was
+    assert partial.name.endswith("_0002") and not (drop / partial.name).exists()
+    assert _raw(partial) == [range_cdr(i) for i in range(20, 25)]
+    lines: list[str] = []
+    BagSeries(out, HandOffPolicy(split_s=1.0, drop_dir=str(drop)), log=lines.append).close()
+    assert lines == [f"1 bag(s) from an earlier run left in {out} (not handed over): {partial.name}"]
+    assert list(out.iterdir()) == [partial]
+
+
+def test_hand_off_policy_and_recorder_parameters_are_checked(tmp_path: Path) -> None:
+    from ros_ssl.nodes.recorder import RecorderConfig
+
+    with pytest.raises(ConfigError, match="bag prefix"):
+        RecorderConfig(bag_prefix=".hidden").validate()
+    with pytest.raises(ConfigError, match="split size"):
+        HandOffPolicy(split_bytes=10).validate()
+    with pytest.raises(ConfigError, match="is the recording directory"):
+        BagSeries(tmp_path, HandOffPolicy(drop_dir=str(tmp_path)))
+    cfg = RecorderConfig(split_s=30.0, split_mb=100, drop_dir="/d").validate()
+    assert cfg.series and cfg.hand_off_policy() == HandOffPolicy(30.0, 100 * MIB, "/d", "bag")
+    assert not RecorderConfig().series
+
+
+def test_cdr_image_views_match_the_serialized_messages() -> None:
+    rgb = np.arange(60 * 80 * 3, dtype=np.uint32).astype(np.uint8).reshape(60, 80, 3)
+    msg = m.image_msg(1_500_000_007, "cam_frame", rgb)
+    view = parse_image(bytes(TYPESTORE.serialize_cdr(msg, IMAGE)))
+    assert (view.stamp.sec, view.stamp.nanosec, view.stamp.ns) == (1, 500_000_007, 1_500_000_007)
+    assert (view.frame_id, view.height, view.width, view.encoding, view.step) == (
+        "cam_frame", 60, 80, "rgb8", 240)
+    assert np.array_equal(decode_image(view), rgb) and not view.data.flags.owndata
+    jpeg = m.compressed_msg(5, "cam", rgb)
+    cview = parse_compressed_image(bytes(TYPESTORE.serialize_cdr(jpeg, "sensor_msgs/msg/CompressedImage")))
+    assert cview.format == jpeg.format and bytes(cview.data) == bytes(jpeg.data)
+    assert np.array_equal(decode_image(cview), decode_image(jpeg))
+    for bad in (b"", b"\x01\x00\x00\x00" + bytes(20), bytes(TYPESTORE.serialize_cdr(msg, IMAGE))[:-10]):
+        with pytest.raises(MessageError):
+            parse_image(bad)

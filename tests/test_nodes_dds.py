@@ -418,3 +418,114 @@ def test_sim_detect_publishes_the_models_predictions_and_drives(tmp_path: Path, 
         got = [ranges[stamp][name] for name in profile.sensor_names]
         np.testing.assert_allclose(got, want, rtol=1e-6)
     assert any(v != 0.0 or w != 0.0 for v, w in cmds)  # the controller drove from the predictions
+
+
+def test_recorder_hands_over_each_closed_bag_to_the_drop_folder(tmp_path: Path, monkeypatch) -> None:
+    domain = BASE_DOMAIN + 5
+    out, drop, log = tmp_path / "rec", tmp_path / "drop", tmp_path / "recorder.log"
+    with ros_side(domain, monkeypatch) as (node, executor):
+        robot = RobotSide(node)
+        proc = start(recorder_cmd(out, "split_s:=1.0", f"drop_dir:={drop}", "bag_prefix:=robot1",
+                                  "flush_interval:=0.2"), domain, log)
+        try:
+            wait_matched(executor, list(robot.pubs.values()), log)
+            robot.publish_all(range(300), pause=0.01)  # about 3.5 s
+            time.sleep(1.0)
+            assert len(list(drop.iterdir())) >= 2, log.read_text()[-3000:]
+            assert all(not p.name.startswith(".") for p in drop.iterdir())
+        finally:
+            code = stop(proc, signal.SIGINT, log)
+    assert code == 0, log.read_text()[-3000:]
+    assert list(out.iterdir()) == []  # the last bag was closed and handed over at shutdown too
+    bags = sorted(drop.iterdir())
+    assert len(bags) >= 3 and all(b.name.startswith("robot1_") for b in bags)
+    got: dict[str, list[bytes]] = {}
+    for bag in bags:
+        ours, theirs = bag_messages(bag)  # complete: metadata agrees, every file decodes to its end
+        assert theirs == ours
+        for topic, data in ours.items():
+            got.setdefault(topic, []).extend(data)
+    for topic, sent in robot.sent.items():
+        if topic == "/sim/world":  # latched: each bag opens with it, so each stands alone
+            assert all(same_messages([data], sent) for data in got[topic]) and len(got[topic]) == len(bags)
+        else:
+            assert same_messages(got[topic], sent), f"{topic}: the bags differ from what was published"
+
+
+def test_detector_hot_swaps_between_frames_and_keeps_running_on_a_broken_package(
+        tmp_path: Path, small_profile: Path, monkeypatch) -> None:
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+    from sensor_msgs.msg import CompressedImage, Range
+    from std_msgs.msg import String
+
+    from ros_ssl.msgs.images import encode_compressed
+    from ros_ssl.msgs.poses import stamp_ns
+
+    profile = load_profile(small_profile)
+    models = tmp_path / "models"
+    tiny_model_package(models / "a", profile, 64, 48)
+    tiny_model_package(models / "b", profile, 80, 60)  # another graph: another SHA-256
+    (models / "broken").mkdir()
+    (models / "broken" / "metadata.json").write_text("{}")
+    os.symlink("a", models / "current")
+    domain, log = BASE_DOMAIN + 6, tmp_path / "detector.log"
+    sensor = profile.sensor_names[0]
+    predicted: set[int] = set()
+    status: list[dict[str, Any]] = []
+    with ros_side(domain, monkeypatch) as (node, executor):
+        node.create_subscription(Range, f"/detector/range/{sensor}",
+                                 lambda m: predicted.add(stamp_ns(m.header)), 100)
+        node.create_subscription(String, "/detector/model", lambda m: status.append(json.loads(m.data)),
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                                            durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        cam = node.create_publisher(CompressedImage, profile.camera.topic,
+                                    QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        grey = np.full((profile.camera.height, profile.camera.width, 3), 90, np.uint8)
+        jpeg = bytes(encode_compressed(grey))
+        sent: list[int] = []
+
+        def stream(seconds: float) -> None:  # frames at 20 Hz, each waited for (the detector is reliable)
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                msg = CompressedImage(format="jpeg", data=jpeg)
+                msg.header.stamp = node.get_clock().now().to_msg()
+                cam.publish(msg)
+                sent.append(stamp_ns(msg.header))
+                spin_until(executor, lambda: sent[-1] in predicted, 10, f"a prediction for frame {len(sent)}")
+                executor.spin_once(timeout_sec=0.05)
+
+        proc = start([PY, "-m", "ros_ssl.nodes.detector", "--ros-args", "-p", f"profile:={small_profile}",
+                      "-p", f"models_dir:={models}", "-p", "models_poll:=0.1", "-p", "report_interval:=0.0"],
+                     domain, log)
+        try:
+            spin_until(executor, lambda: cam.get_subscription_count() > 0 and bool(status), 60,
+                       f"the detector:\n{log.read_text()[-3000:]}")
+            assert status[-1]["model_id"] == "a" and status[-1]["swaps"] == 0
+            stream(1.0)
+            os.symlink("b", models / ".current.tmp")
+            os.replace(models / ".current.tmp", models / "current")
+            stream(2.0)  # the swap happens while frames come
+            assert status[-1]["model_id"] == "b", log.read_text()[-3000:]
+            (models / "current").unlink()
+            (models / "current").write_text("broken\n")  # a pointer file naming a broken package
+            stream(1.0)
+            assert status[-1]["model_id"] == "b" and status[-1]["failures"] == 1
+            client = AsyncParameterClient(node, "detector")
+            assert client.wait_for_services(10.0)
+            future = client.set_parameters([Parameter("model", value=str(models / "a"))])
+            executor.spin_until_future_complete(future, timeout_sec=10)
+            result = future.result()
+            assert result is not None and result.results[0].successful
+            stream(2.0)
+            assert status[-1]["model_id"] == "a" and status[-1]["swaps"] == 2
+        finally:
+            code = stop(proc, signal.SIGINT, log)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert set(sent) <= predicted  # every frame got a prediction, before, during and after each swap
+    swapped = next(s for s in status if s["swaps"] == 1)
+    assert swapped["frames_dropped_during_swap"] == 0 and swapped["swap_ms"] > 0
+    assert swapped["sha256"] == json.loads((models / "b" / "metadata.json").read_text())["files"]["fp32"][
+        "sha256"]
+    assert len([x for x in text.splitlines() if "model broken (" in x and "keeping b" in x]) == 1

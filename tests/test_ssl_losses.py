@@ -1,13 +1,17 @@
-"""SSL losses against direct hand computations (explicit loops in numpy) on fixed tensors."""
+"""SSL losses against direct hand computations (explicit loops in numpy) on fixed tensors; the DDP gather."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+import torch.multiprocessing as mp
 
+from ros_ssl.ssl.gather import gather
 from ros_ssl.ssl.losses import byol, multi_positive_nt_xent, nt_xent, vicreg
 
 torch.set_num_threads(1)
@@ -98,3 +102,55 @@ def test_vicreg_matches_hand_computation() -> None:
     assert vicreg(a, b).item() == pytest.approx(want, rel=1e-9)
     weighted = inv + 2 * (va + vb) / 2 + 3 * (ca + cb)
     assert vicreg(a, b, 1.0, 2.0, 3.0).item() == pytest.approx(weighted, rel=1e-9)
+
+
+def _gathered_loss(rank: int, world: int, init: str, z0: torch.Tensor, z1: torch.Tensor,
+                   positives: torch.Tensor, out: dict[int, Any]) -> None:
+    """One process of the DDP check: its half of the batch, the loss over the gathered global batch."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        n = z0.shape[0] // world
+        part = slice(rank * n, (rank + 1) * n)
+        a = z0[part].clone().requires_grad_(True)
+        b = z1[part].clone().requires_grad_(True)
+        g0, g1 = gather(a), gather(b)
+        loss = nt_xent(g0, g1, 0.3) + multi_positive_nt_xent(torch.cat([g0, g1]), positives, 0.3)
+        loss.backward()
+        assert a.grad is not None and b.grad is not None
+        out[rank] = (loss.item(), a.grad.clone(), b.grad.clone())
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_gather_under_two_gloo_processes_equals_the_loss_on_the_concatenated_batch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    z0, z1 = torch.randn(8, 5), torch.randn(8, 5)
+    place = torch.arange(16) % 8 // 2  # items 2k and 2k+1 show one place (both views)
+    positives = place[:, None] == place[None, :]
+    a, b = z0.clone().requires_grad_(True), z1.clone().requires_grad_(True)
+    single = nt_xent(a, b, 0.3) + multi_positive_nt_xent(torch.cat([a, b]), positives, 0.3)
+    single.backward()
+    assert a.grad is not None and b.grad is not None
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as manager:
+        out = manager.dict()
+        init = f"file://{tmp_path / 'rendezvous'}"
+        procs = [ctx.Process(target=_gathered_loss, args=(r, 2, init, z0, z1, positives, out))
+                 for r in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+        results = dict(out)
+    for rank in range(2):
+        loss, grad0, grad1 = results[rank]
+        assert loss == pytest.approx(single.item(), rel=1e-6)
+        # Every process holds world_size x its part's gradient; DDP's average over the 2 processes
+        # turns that into the single-process gradient.
+        part = slice(rank * 4, (rank + 1) * 4)
+        assert torch.allclose(grad0 / 2, a.grad[part], atol=1e-6)
+        assert torch.allclose(grad1 / 2, b.grad[part], atol=1e-6)

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from ros_ssl.errors import ConfigError
+from ros_ssl.ssl.data import WorldMixSampler
 from ros_ssl.ssl.ema import cosine_momentum, ema_update, frozen_copy
-from ros_ssl.ssl.methods import BYOL, METHODS, build_method, patch_mask, rotate_square
-from ros_ssl.ssl.positives import Neighbourhood, near_mask, neighbour_table
-from ros_ssl.ssl.transforms import AugmentConfig, FloorCrop, MultiView, view_transform
+from ros_ssl.ssl.methods import BYOL, METHODS, PairTargets, build_method, patch_mask, rotate_square
+from ros_ssl.ssl.positives import Neighbourhood, near_mask, neighbour_table, relative_motion
+from ros_ssl.ssl.transforms import AugmentConfig, BatchColour, FloorCrop, MultiView, view_transform
 
 torch.set_num_threads(1)
 HW = (16, 20)
@@ -34,7 +35,8 @@ class TinyEncoder(nn.Module):
 
 SMALL = {"simclr": {"proj_hidden": 16, "proj_dim": 8}, "temporal": {"proj_hidden": 16, "proj_dim": 8},
          "byol": {"proj_hidden": 16, "proj_dim": 8, "pred_hidden": 16}, "vicreg": {"expander_dim": 16},
-         "rotation": {"hidden": 16}, "mae": {}}
+         "rotation": {"hidden": 16}, "mae": {},
+         "egomotion": {"proj_hidden": 16, "proj_dim": 8, "motion_hidden": 16}}
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -43,15 +45,16 @@ def test_method_loss_decreases_on_a_fixed_batch(name: str) -> None:
     method = build_method(name, TinyEncoder(), HW, SMALL[name])
     base = torch.rand(8, 3, *HW)
     views = [base + 0.05 * torch.randn_like(base) for _ in range(method.n_views)]
-    positives = None
-    if name == "temporal":  # items 0-3 are one place, 4-7 another: each view's positives are its place
+    pairs = None
+    if name in ("temporal", "egomotion"):  # items 0-3 are one place, 4-7 another: positives are its place
         place = torch.arange(8) // 4
         place = torch.cat([place, place])
-        positives = place[:, None] == place[None, :]
+        motion = torch.linspace(-1, 1, 24).view(8, 3) if name == "egomotion" else None
+        pairs = PairTargets(place[:, None] == place[None, :], motion)
     opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-2)
     history = []
     for step in range(12):
-        loss = method(views, positives)
+        loss = method(views, pairs)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -176,3 +179,55 @@ def test_neighbour_table_and_near_mask_match_brute_force() -> None:
     assert 0 < len(index) < n * (n - 1)
     with pytest.raises(ConfigError, match=r"positives\.max_dt"):
         Neighbourhood(max_dt=0).validate()
+
+
+def test_batch_colour_keeps_grey_grey_and_changes_colours_within_range() -> None:
+    torch.manual_seed(0)
+    cfg = AugmentConfig(jitter=1.0, brightness=0.0, contrast=0.0, saturation=0.0, hue=0.5, grayscale=0.0,
+                        blur=0.0, batch_colour=True)
+    grey = torch.full((4, 3, 8, 10), 120.0)
+    assert torch.allclose(BatchColour(cfg)(grey), grey, atol=1e-3)  # a hue turn leaves grey alone
+    red = torch.zeros(64, 3, 8, 10)
+    red[:, 0] = 200.0
+    out = BatchColour(cfg)(red)
+    assert out.min() >= 0 and out.max() <= 255
+    assert (out[:, 1].mean((1, 2)) > 50).any() and (out[:, 2].mean((1, 2)) > 50).any()  # red turned
+    gray = BatchColour(AugmentConfig(jitter=0.0, grayscale=1.0, blur=0.0, batch_colour=True))(red)
+    assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
+    off = BatchColour(AugmentConfig(jitter=0.0, grayscale=0.0, blur=0.0, batch_colour=True))(red)
+    assert torch.equal(off, red)
+
+
+def test_world_mix_sampler_draws_each_batch_from_few_recordings() -> None:
+    recording = np.repeat(np.arange(10), 30)
+    sampler = WorldMixSampler(recording, batch_size=16, worlds=2, seed=0)
+    positions = list(sampler)
+    assert len(positions) == len(sampler) == (300 // 16) * 16
+    batches = np.array(positions).reshape(-1, 16)
+    assert all(len(np.unique(recording[b])) <= 2 for b in batches)
+    assert len(np.unique(recording[batches.ravel()])) > 2  # different batches, different worlds
+    assert list(sampler) != positions  # reshuffled on every pass
+
+
+def test_relative_motion_is_the_pose_change_in_the_start_frame() -> None:
+    start = torch.tensor([[1.0, 2.0, math.pi / 2], [0.0, 0.0, 3.0]], dtype=torch.float64)
+    end = torch.tensor([[1.0, 2.5, math.pi / 2 + 0.1], [0.0, 0.0, -3.0]], dtype=torch.float64)
+    got = relative_motion(start, end)
+    # Facing +y, moving +y by 0.5 is 0.5 forward; a turn from 3 to -3 rad is +0.283 (wrapped), not -6.
+    assert torch.allclose(got[0], torch.tensor([0.5, 0.0, 0.1], dtype=torch.float64), atol=1e-9)
+    assert got[1, 2].item() == pytest.approx(2 * math.pi - 6.0)
+
+
+def test_egomotion_head_learns_the_motion_target() -> None:
+    torch.manual_seed(0)
+    method = build_method("egomotion", TinyEncoder(), HW, {"proj_hidden": 16, "proj_dim": 8,
+                                                          "motion_hidden": 16, "motion_weight": 1.0})
+    a = torch.rand(8, 3, *HW)
+    shift = torch.linspace(-1, 1, 8)
+    b = torch.roll(a, 2, dims=-1) + shift[:, None, None, None]
+    motion = torch.stack([shift, -shift, shift / 2], 1)
+    place = torch.arange(8).repeat(2)
+    pairs = PairTargets(place[:, None] == place[None, :], motion)
+    with_motion = method([a, b], pairs).item()
+    without = method([a, b], PairTargets(pairs.positives, None)).item()
+    assert with_motion > without  # the motion term adds its (positive) regression loss

@@ -9,7 +9,6 @@ editable ``ros_ssl`` is not loaded; the test checks that ``ros_ssl`` really come
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from launchtools import copy_repo
 
 from ros_ssl.train.recipe import load_recipe
 from ros_ssl.train.synthetic import make_synthetic_dataset
@@ -36,32 +36,12 @@ def _run(cmd: list[str | Path], cwd: Path, timeout: float = 300) -> subprocess.C
                           timeout=timeout, check=False)
 
 
-def _copy_source(dest: Path) -> Path:
-    """The repo's files (tracked, or new and not ignored) copied to ``dest``, symlinks kept as links.
-
-    The wheel is built from the copy because setuptools writes build/ and *.egg-info into the source tree.
-    """
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("building the wheel from a copy needs a git checkout of the repo")
-    listed = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT)
-    assert listed.returncode == 0, listed.stderr
-    for name in sorted(set(filter(None, listed.stdout.split("\0")))):
-        src, dst = ROOT / name, dest / name
-        if not src.is_symlink() and not src.is_file():
-            continue  # deleted in the working tree, or a submodule
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            dst.symlink_to(os.readlink(src))  # ros_ssl/recipes -> ../training
-        else:
-            shutil.copy2(src, dst)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the wheel of this repo, seeing the project venv's other packages."""
     tmp = tmp_path_factory.mktemp("wheel")
-    source = _copy_source(tmp / "src")
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    source = copy_repo(tmp / "src")
     built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                   "-w", tmp / "dist", source], tmp)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]

@@ -2,7 +2,9 @@
 
 Messages are deserialised with the definitions stored in the bag itself, so a Range recorded on
 humble (no ``variance``) and one recorded on kilted both read correctly. Bags too old to carry
-definitions (rosbag2 before iron) fall back to ``distro``'s definitions.
+definitions (rosbag2 before iron) fall back to ``distro``'s definitions. rosbag2 MCAP files are read
+chunk by chunk as their messages come due (``ros_ssl.bag.mcap_stream``), so memory does not grow with
+the bag's length.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from rosbags.highlevel import AnyReader
+from rosbags.interfaces import Connection, Nodetype
 from rosbags.rosbag2 import Reader as Reader2
 from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys.store import Typestore
 
+from ros_ssl.bag.mcap_stream import lazy_messages
 from ros_ssl.errors import BagError
 
 DISTROS = {s.value.removeprefix("ros2_"): s for s in Stores if s.value.startswith("ros2_")}
+# The distros whose layouts ros_ssl.msgs.cdr's parsers are written and tested for.
+CDR_LAYOUTS = (Stores.ROS2_HUMBLE, Stores.ROS2_KILTED)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class BagReader:
                            f"expected one of {sorted(DISTROS)}")
         self._distro = DISTROS[distro]
         self._reader: AnyReader | None = None
+        self._known_layout: dict[str, bool] = {}
         # Messages ``messages(unique=True)`` dropped as exact copies of an earlier one, per topic.
         self.duplicates: Counter[str] = Counter()
 
@@ -120,7 +128,7 @@ class BagReader:
         conns = [c for c in self.reader.connections if wanted is None or c.topic in wanted]
         if not conns:
             return
-        it = self.reader.messages(connections=conns)
+        it = self._raw_messages(conns)
         seen: dict[str, set[bytes]] = {}
         last_ns = self.start_ns
         while True:
@@ -140,15 +148,54 @@ class BagReader:
                     self.duplicates[conn.topic] += 1
                     continue
                 digests.add(digest)
-            if not deserialize:
-                yield BagMessage(conn.topic, conn.msgtype, t_ns, raw)
-                continue
-            try:
-                msg = self.reader.deserialize(raw, conn.msgtype)
-            except Exception as err:
-                raise BagError(f"bag {self.path}: a {conn.msgtype} message on {conn.topic} at "
-                               f"{t_ns} ns cannot be decoded ({_short(err)})") from err
-            yield BagMessage(conn.topic, conn.msgtype, t_ns, msg)
+            m = BagMessage(conn.topic, conn.msgtype, t_ns, raw)
+            yield self.decode(m) if deserialize else m
+
+    def decode(self, m: BagMessage) -> BagMessage:
+        """``m`` (from ``messages(deserialize=False)``) deserialised by the bag's own definitions."""
+        try:
+            msg = self.reader.deserialize(m.msg, m.msgtype)
+        except Exception as err:
+            raise BagError(f"bag {self.path}: a {m.msgtype} message on {m.topic} at "
+                           f"{m.log_ns} ns cannot be decoded ({_short(err)})") from err
+        return BagMessage(m.topic, m.msgtype, m.log_ns, msg)
+
+    def known_cdr_layout(self, msgtype: str) -> bool:
+        """True if this bag's ``msgtype`` messages are CDR laid out field for field as humble's or kilted's
+        (so ``ros_ssl.msgs.cdr`` may read their bytes); False for ROS 1 bags and any other definition."""
+        if msgtype not in self._known_layout:
+            ours = self.reader.typestore
+            self._known_layout[msgtype] = self.reader.is2 and any(
+                _same_layout(ours, get_typestore(ref), msgtype) for ref in CDR_LAYOUTS)
+        return self._known_layout[msgtype]
+
+    def _raw_messages(self, conns: list[Connection]) -> Iterator[tuple[Connection, int, bytes]]:
+        """rosbag2 MCAP files chunk by chunk as their messages come due (bounded memory for any length);
+        sqlite3 and ROS 1 bags through rosbags, which already stream them."""
+        reader = self.reader
+        if len(reader.readers) == 1 and isinstance(reader.readers[0], Reader2):
+            lazy = lazy_messages(reader.readers[0], conns)
+            if lazy is not None:
+                return lazy
+        return reader.messages(connections=conns)
+
+
+def _same_layout(a: Typestore, b: Typestore, msgtype: str) -> bool:
+    """Same fields (names, types, array sizes) in the same order, nested types included."""
+    if msgtype not in a.fielddefs or msgtype not in b.fielddefs:
+        return False
+    fields = a.fielddefs[msgtype][1]
+    return fields == b.fielddefs[msgtype][1] and all(
+        _same_layout(a, b, name) for _, node in fields for name in _nested(node))
+
+
+def _nested(node: Any) -> Iterator[str]:
+    """Names of the message types inside one field description (plain, array or sequence)."""
+    kind, rest = node
+    if kind == Nodetype.NAME:
+        yield rest
+    elif kind in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+        yield from _nested(rest[0])
 
 
 def _short(err: BaseException) -> str:

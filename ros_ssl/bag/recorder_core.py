@@ -12,8 +12,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from ros_ssl.bag.recording import MIB, RecordingBag, TopicSpec
+from ros_ssl.bag.recording import MIB, TopicSpec
 from ros_ssl.errors import BagError, ConfigError
 
 
@@ -45,6 +47,22 @@ class TopicRate:
     lost: int  # total reported lost by the middleware (QoS message-lost events)
 
 
+class BagSink(Protocol):
+    """What the writer thread writes to: one :class:`~ros_ssl.bag.recording.RecordingBag`, or a
+    :class:`~ros_ssl.bag.handoff.BagSeries` of bags handed over as they close."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def add_topic(self, spec: TopicSpec) -> None: ...
+
+    def write(self, topic: str, log_ns: int, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class _Counters:
     __slots__ = ("bytes", "dropped", "lost", "mark_bytes", "mark_received", "received", "written")
 
@@ -54,9 +72,9 @@ class _Counters:
 
 
 class RecorderCore:
-    """Thread-safe front of a :class:`RecordingBag`: ``put()`` from any thread, ``close()`` once."""
+    """Thread-safe front of a bag (:class:`BagSink`): ``put()`` from any thread, ``close()`` once."""
 
-    def __init__(self, bag: RecordingBag, policy: FlushPolicy | None = None) -> None:
+    def __init__(self, bag: BagSink, policy: FlushPolicy | None = None) -> None:
         self.bag = bag
         self.policy = (policy or FlushPolicy()).validate()
         self._cv = threading.Condition()

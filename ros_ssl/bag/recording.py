@@ -19,6 +19,7 @@ import yaml
 
 from ros_ssl.bag.durable import DurableMcapFile
 from ros_ssl.errors import BagError, ConfigError
+from ros_ssl.fsync import fsync_path
 
 MIB = 1024 * 1024
 
@@ -247,16 +248,9 @@ class RecordingBag:
                 os.fsync(fh.fileno())
         os.replace(tmp, self.path / "metadata.yaml")
         if self.policy.fsync:
-            _fsync_dir(self.path)
+            fsync_path(self.path)
 
 
 def _qos_yaml(qos: tuple[dict[str, Any], ...]) -> str:
     return yaml.safe_dump([dict(q) for q in qos], sort_keys=False).strip() if qos else ""
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

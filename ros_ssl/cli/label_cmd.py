@@ -3,6 +3,8 @@
 Example::
 
     ros-ssl label runs/sim1.bag runs/sim2.bag --out runs/dataset --config sim --workers 2 --report
+    ros-ssl label s3://fleet/bags/a.mcap s3://fleet/bags/b.mcap --out s3://fleet/datasets/day1 \
+        --executor ray --address HEAD:6379
     ros-ssl label-stats runs/dataset
 
 Labelling appends to an existing dataset and skips bags it already holds. ``--report`` (and
@@ -20,10 +22,14 @@ import typer
 from ros_ssl.cli.app import app
 from ros_ssl.cli.common import ConfigOpt, check_writable
 from ros_ssl.config import load_profile
+from ros_ssl.label.executors import ExecutorKind
 
-BagsArg = Annotated[list[Path],
-                    typer.Argument(help="rosbag2 directories, .mcap/.db3 files or ROS 1 .bag files.")]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Dataset directory (created, or appended to).")]
+# Strings, not Paths: a Path would fold the '//' of a URL (s3://bucket -> s3:/bucket).
+BagsArg = Annotated[list[str],
+                    typer.Argument(help="rosbag2 directories, .mcap/.db3 files or ROS 1 .bag files: local "
+                                        "paths or fsspec URLs (s3://, gs://, file://).")]
+OutOpt = Annotated[str, typer.Option("--out", "-o",
+                                     help="Dataset directory or URL (created, or appended to).")]
 
 
 @app.command("label")
@@ -37,7 +43,14 @@ def label(bags: BagsArg, out: OutOpt, config: ConfigOpt = None,
               True, "--progress/--no-progress", help="Show a progress bar."),
           dry_run: bool = typer.Option(
               False, "--dry-run", help="Write no dataset: print the coverage per distance and sensor and "
-                                       "the limits that cost labels; dry_run.txt/png go to --out.")) -> None:
+                                       "the limits that cost labels; dry_run.txt/png go to --out."),
+          executor: ExecutorKind = typer.Option(
+              ExecutorKind.LOCAL, "--executor",
+              help="local: worker processes here; ray: tasks on a Ray cluster (pip install "
+                   "'ros_ssl[cluster]'), a local one started and stopped here unless --address is given."),
+          address: str | None = typer.Option(
+              None, "--address",
+              help="Address of a running Ray cluster (HOST:PORT) for --executor ray.")) -> None:
     """Label BAGS (future proximity readings -> labels of earlier frames) into the dataset at --out."""
     if dry_run:
         from ros_ssl.label import dryrun
@@ -46,11 +59,15 @@ def label(bags: BagsArg, out: OutOpt, config: ConfigOpt = None,
         typer.echo(dryrun.format_dry_run(result))
         typer.echo("wrote {} and {}".format(*dryrun.write_dry_run(result, out)))
         return
+    from ros_ssl.io import local_path
     from ros_ssl.label.pipeline import label_bags
 
     profile = load_profile(config)
-    check_writable(out)
-    summary = label_bags(bags, out, profile, workers=workers, progress=progress)
+    local = local_path(out)
+    if local is not None:
+        check_writable(local)
+    summary = label_bags(bags, out, profile, workers=workers, progress=progress, executor=executor,
+                         address=address)
     for meta in summary["labelled"]:
         typer.echo(summary_line(meta["id"], meta["report"]))
         for warning in meta["report"].get("warnings", []):
@@ -100,7 +117,7 @@ def label_stats(
     _report(dataset, out)
 
 
-def _report(dataset: Path, out: Path | None) -> None:
+def _report(dataset: str | Path, out: Path | None) -> None:
     from ros_ssl.data import load_dataset
     from ros_ssl.label.report import format_table, write_report
 

@@ -25,7 +25,7 @@ REFUSAL_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC
 
 # Command modules under ros_ssl.cli, registered in this order (one module per stage).
 COMMANDS = ("inspect_cmd", "simulate_cmd", "profile_cmd", "label_cmd", "dataset_cmd", "train_cmd", "demo_cmd",
-            "pretrain_cmd", "export_cmd", "run_cmd")
+            "pretrain_cmd", "export_cmd", "run_cmd", "learn_cmd")
 
 
 def _register() -> None:

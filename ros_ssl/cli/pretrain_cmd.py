@@ -5,8 +5,8 @@ Example::
     ros-ssl pretrain runs/demo/dataset --method byol --out runs/byol
     ros-ssl train runs/demo/dataset --out runs/byol_ft --init runs/byol
     ros-ssl embed runs/byol runs/demo/dataset --out runs/byol/neighbours.png
-    ros-ssl study --out runs/study            # the label-efficiency study (about an hour on 2 cores)
-    ros-ssl study --out /tmp/study --quick    # the same pipeline in about a minute
+    ros-ssl study --out runs/study            # the label-efficiency study (about 45 minutes on 2 cores)
+    ros-ssl study --out /tmp/study --quick    # the same pipeline in a few minutes
 
 Under ``torchrun --nproc_per_node=N -m ros_ssl pretrain ...`` the same command trains with
 DistributedDataParallel.
@@ -14,6 +14,7 @@ DistributedDataParallel.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,8 +30,8 @@ def pretrain_command(
     dataset: DatasetArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create (or continue with "
                                                           "--resume).")],
-    method: Annotated[str | None, typer.Option(help="simclr, temporal, byol, vicreg, rotation or mae "
-                                                       "(default: the recipe's).")] = None,
+    method: Annotated[str | None, typer.Option(help="simclr, temporal, byol, vicreg, rotation, mae or "
+                                                       "egomotion (default: the recipe's).")] = None,
     recipe: Annotated[str | None, typer.Option(help="Recipe YAML path or a name in training/ "
                                                        "(default: ssl_<method>).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Number of epochs.")] = None,
@@ -87,40 +88,67 @@ def study_command(
                                                           "missing).")],
     dataset: Annotated[Path | None, typer.Option(help="Use this simulator dataset instead of simulating "
                                                          "worlds.")] = None,
-    quick: Annotated[bool, typer.Option(help="About a minute: 5 tiny worlds, one short epoch per run (a "
-                                             "smoke test; the figures mean nothing).")] = False,
+    quick: Annotated[bool, typer.Option(help="Minutes: 6 tiny worlds, a few steps per run (a smoke test; "
+                                             "the figures mean nothing).")] = False,
     worlds: Annotated[int | None, typer.Option(help="Simulated worlds (one recording each).")] = None,
     duration: Annotated[float | None, typer.Option(help="Simulated seconds per world.")] = None,
-    methods: Annotated[str | None, typer.Option(help="Comma-separated SSL methods (default: all "
-                                                        "six).")] = None,
+    test_worlds: Annotated[int | None, typer.Option(help="Held-out worlds scored against dense truth "
+                                                         "(default 8).")] = None,
+    unlabelled_worlds: Annotated[int | None, typer.Option(help="Extra worlds only pretraining sees "
+                                                               "(default 6).")] = None,
+    methods: Annotated[str | None, typer.Option(help="Comma-separated SSL methods (default: "
+                                                        "simclr,egomotion).")] = None,
     fractions: Annotated[str | None, typer.Option(help="Comma-separated shares of labelled training "
                                                           "recordings (default: 0.05,0.2,1).")] = None,
+    modes: Annotated[str | None, typer.Option(help="Comma-separated: finetune, probe (default: "
+                                                      "both).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per cell (default 3).")] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed; also draws the test worlds.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder: paper_cnn, resnet18, "
+                                                        "mobilenet_v3_small.")] = None,
     pretrain_epochs: Annotated[int | None, typer.Option(help="Pretraining epochs per method.")] = None,
     pretrain_steps: Annotated[int | None, typer.Option(help="Pretraining steps per epoch.")] = None,
-    finetune_epochs: Annotated[int | None, typer.Option(help="Fine-tuning epochs per run.")] = None,
-    finetune_steps: Annotated[int | None, typer.Option(help="Fine-tuning steps per epoch.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of every pretraining and fine-tuning "
-                                                     "run.")] = None,
+    pretrain_batch: Annotated[int | None, typer.Option(help="Pretraining batch size (the same for every "
+                                                            "method).")] = None,
+    pretrain_per_seed: Annotated[bool, typer.Option(help="Pretrain once per seed, not once per "
+                                                         "method.")] = False,
+    finetune_epochs: Annotated[int | None, typer.Option(help="Detector training epochs per run.")] = None,
+    finetune_steps: Annotated[int | None, typer.Option(help="Detector training steps per epoch.")] = None,
+    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates by test world "
+                                                       "(default 1000).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bars.")] = False,
 ) -> None:
-    """Label efficiency: scratch vs each SSL-pretrained encoder with 5%, 20% and 100% of the labelled
-    recordings, mean AUC on held-out simulated worlds; writes study.md, study.json and study.png."""
+    """Label efficiency: scratch vs each SSL-pretrained encoder, fine-tuned and as a linear probe, with 5%,
+    20% and 100% of the labelled recordings, scored against dense truth on held-out simulated worlds
+    with paired bootstrap intervals; writes study.md, study.json and study.png."""
     from dataclasses import replace
 
     from ros_ssl.experiments.study import QUICK, StudyConfig, run_study
 
     config = QUICK if quick else StudyConfig()
-    changes: dict[str, Any] = {"worlds": worlds, "duration_s": duration, "pretrain_epochs": pretrain_epochs,
-                               "pretrain_steps": pretrain_steps, "finetune_epochs": finetune_epochs,
-                               "finetune_steps": finetune_steps, "seed": seed}
+    changes: dict[str, Any] = {
+        "worlds": worlds, "duration_s": duration, "test_worlds": test_worlds,
+        "unlabelled_worlds": unlabelled_worlds, "seeds": seeds, "seed": seed, "model": encoder,
+        "pretrain_epochs": pretrain_epochs, "pretrain_steps": pretrain_steps,
+        "pretrain_batch": pretrain_batch,
+        "finetune_epochs": finetune_epochs, "finetune_steps": finetune_steps, "bootstrap": bootstrap}
+    if pretrain_per_seed:
+        changes["pretrain_per_seed"] = True
     if methods is not None:
-        changes["methods"] = tuple(m.strip() for m in methods.split(",") if m.strip())
+        changes["methods"] = _names(methods)
+    if modes is not None:
+        changes["modes"] = _names(modes)
     if fractions is not None:
         changes["fractions"] = tuple(_fraction(f) for f in fractions.split(",") if f.strip())
     config = replace(config, **{k: v for k, v in changes.items() if v is not None})
-    summary = run_study(out, config, dataset, progress)
+    started = time.perf_counter()
+    run_study(out, config, dataset, progress, log=typer.echo)
     typer.echo((out / "study.md").read_text())
-    typer.echo(f"study.json, study.md and study.png in {out} ({sum(summary['timings'].values()):.0f} s)")
+    typer.echo(f"study.json, study.md and study.png in {out} ({time.perf_counter() - started:.0f} s)")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",") if m.strip())
 
 
 def _fraction(text: str) -> float:

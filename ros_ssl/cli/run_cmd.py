@@ -11,6 +11,8 @@ Node sets (same nodes and parameters as ``launch/<set>.launch.py``):
   detect      detector                              (on a robot: camera in, predictions out)
   sim-record  simulator + recorder (+ /sim/world, /sim/ground_truth, so the bag can be labelled)
   sim-detect  simulator + detector + controller     (the robot drives from its predictions alone)
+  sim-loop    sim-detect + recorder handing bags to a learner, which publishes better models the
+              detector swaps to (``launch/robot_loop.launch.py`` is its robot side): ``--rounds N --out DIR``
 
 Each node runs in its own process, as under ``ros2 launch``; Ctrl-C (or ``--duration``) sends them SIGINT,
 which closes the bag completely. If ``ros-ssl run`` itself dies, even by SIGKILL, the kernel sends each
@@ -20,26 +22,30 @@ node SIGTERM (Linux), so none is left running and the bag is still closed. Extra
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
 
 from ros_ssl.cli.app import app
-from ros_ssl.cli.common import ConfigOpt
+from ros_ssl.cli.common import ConfigOpt, check_writable
 from ros_ssl.errors import ConfigError
 
-NODE_SETS = ("record", "detect", "sim-record", "sim-detect")
+if TYPE_CHECKING:
+    from ros_ssl.experiments.loop import RobotPaths
+
+NODE_SETS = ("record", "detect", "sim-record", "sim-detect", "sim-loop")
 SIM_TOPICS = ["/tf", "/tf_static", "/sim/world", "/sim/ground_truth"]
 
 
 def node_set(name: str, profile: str, out: Path | None, model: Path | None, seed: int
              ) -> list[tuple[str, dict[str, Any]]]:
     """(node kind, parameter overrides) for each node of set ``name``, recorder first."""
-    if name not in NODE_SETS:
+    if name not in NODE_SETS or name == "sim-loop":
         raise ConfigError(f"unknown node set {name!r}; expected one of {', '.join(NODE_SETS)}")
     needs_model = name in ("detect", "sim-detect")
     if needs_model and model is None:
@@ -61,6 +67,21 @@ def node_set(name: str, profile: str, out: Path | None, model: Path | None, seed
     return nodes
 
 
+def loop_nodes(profile: str, paths: RobotPaths) -> dict[str, dict[str, Any]]:
+    """The sim-loop's robot side (as ``launch/robot_loop.launch.py`` plus the simulator): node -> parameters.
+
+    The recorder also records the ground truth and the detector's status, from which the loop counts
+    collisions and swaps."""
+    return {
+        "simulator": {"profile": profile, "seed": paths.seed},
+        "recorder": {"profile": profile, "out": str(paths.recording),
+                     "drop_dir": str(paths.drop), "bag_prefix": "robot",
+                     "extra_topics": [*SIM_TOPICS, "/detector/model"]},
+        "detector": {"profile": profile, "models_dir": str(paths.models)},
+        "controller": {"profile": profile, "explore": paths.explore},
+    }
+
+
 def node_command(kind: str, params: dict[str, Any], ros_args: Sequence[str] = ()) -> list[str]:
     """The command line that starts node ``kind`` with ``params`` (as ``ros2 launch`` would)."""
     args = ["--ros-args"]
@@ -77,7 +98,10 @@ def run(ctx: typer.Context,
         out: Path | None = typer.Option(None, help="Bag directory the recorder creates (default "
                                                       "./recording_<date>_<time>)."),
         model: Path | None = typer.Option(None, help="Model package directory (detect, sim-detect)."),
-        seed: int = typer.Option(0, help="Simulated world seed (sim-record, sim-detect)."),
+        seed: int = typer.Option(0, help="Simulated world seed (sim-record, sim-detect, sim-loop)."),
+        rounds: int = typer.Option(3, help="sim-loop: learning rounds (round 0 is the first model)."),
+        quick: bool = typer.Option(False, help="sim-loop: rounds of seconds instead of minutes (a smoke "
+                                               "test; the AUC need not rise)."),
         config: ConfigOpt = None) -> None:
     """Run a node set (the nodes of a launch file), one process per node; Ctrl-C stops them all."""
     from ros_ssl.config import load_profile
@@ -90,6 +114,9 @@ def run(ctx: typer.Context,
     ros_args = list(ctx.args)
     if ros_args and ros_args[0] == "--ros-args":
         ros_args = ros_args[1:]
+    if nodeset == "sim-loop":
+        _sim_loop(profile, out or Path("sim_loop"), seed, rounds, quick, ros_args)
+        return
     nodes = node_set(nodeset, profile, out, model, seed)
     commands = [node_command(kind, params, ros_args) for kind, params in nodes]
     code = run_processes(commands, duration)
@@ -97,3 +124,30 @@ def run(ctx: typer.Context,
         raise typer.Exit(code)
     if out is not None:
         typer.echo(f"wrote {out}")
+
+
+def _sim_loop(profile: str, out: Path, seed: int, rounds: int, quick: bool, ros_args: Sequence[str]) -> None:
+    from dataclasses import replace
+
+    from ros_ssl.config import load_profile
+    from ros_ssl.experiments.loop import LoopConfig, run_loop
+    from ros_ssl.nodes.runtime import NodeGroup
+
+    class LoopRobot(NodeGroup):
+        def __init__(self, paths: RobotPaths) -> None:
+            self.paths = paths
+            super().__init__({kind: node_command(kind, params, ros_args)
+                              for kind, params in loop_nodes(profile, paths).items()})
+
+        def new_world(self, seed: int) -> None:
+            nodes = loop_nodes(profile, replace(self.paths, seed=seed))
+            self.restart_with({kind: node_command(kind, nodes[kind], ros_args)
+                               for kind in ("recorder", "simulator")})
+
+    cfg = replace(LoopConfig.quick(rounds) if quick else LoopConfig(rounds=rounds), seed=seed)
+    check_writable(out)
+    summary = run_loop(out, load_profile(profile), cfg, LoopRobot, log=typer.echo)
+    for row in summary["rounds"]:
+        typer.echo(json.dumps(row))
+    typer.echo(f"detector restarts: {summary['detector_restarts']}; wrote {out / 'loop.json'}, "
+               f"{out / 'loop.png'}")

@@ -33,6 +33,7 @@ import numpy as np
 
 from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.errors import ConfigError, DatasetError
+from ros_ssl.fsync import fsync_path
 
 FORMAT = "ros_ssl.dataset/2"
 HEADER = "dataset.json"
@@ -162,13 +163,6 @@ def writer_alive(name: str) -> bool:
     return True
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def write_header(path: Path, header: Header) -> None:
     """Create dataset.json once (temp file + link, so concurrent creators agree); return the one on disk."""
@@ -183,7 +177,7 @@ def write_header(path: Path, header: Header) -> None:
         pass  # another writer created it first: theirs stands, the caller compares
     finally:
         tmp.unlink()
-    fsync_dir(path)
+    fsync_path(path)
 
 
 def read_header(path: Path) -> Header:

@@ -22,10 +22,10 @@ from ros_ssl.data.layout import (
     SHARDS,
     Header,
     checksum,
-    fsync_dir,
     unique_suffix,
 )
 from ros_ssl.errors import DatasetError
+from ros_ssl.fsync import fsync_path
 
 
 def check_recording_id(path: Path, rid: object) -> str:
@@ -103,7 +103,7 @@ class ShardWriter:
                 f.write(json.dumps(dict(body, checksum=checksum(body)), indent=1))
                 f.flush()
                 os.fsync(f.fileno())
-            fsync_dir(self.tmp)
+            fsync_path(self.tmp)
             target.parent.mkdir(exist_ok=True)
             try:
                 os.rename(self.tmp, target)
@@ -112,7 +112,7 @@ class ShardWriter:
                     raise
                 shutil.rmtree(self.tmp)  # another writer finished the same recording (the same bag) first
                 return False
-            fsync_dir(target.parent)
+            fsync_path(target.parent)
         except OSError as err:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise DatasetError(f"dataset {self.path}: cannot write recording {self.id} ({err})") from err

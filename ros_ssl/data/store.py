@@ -42,6 +42,7 @@ from ros_ssl.data.layout import (
 )
 from ros_ssl.data.shard import ShardWriter
 from ros_ssl.errors import ConfigError, DatasetError
+from ros_ssl.io import local_path
 
 __all__ = ["UNKNOWN_TRUTH", "Dataset", "DatasetWriter", "load_dataset"]
 
@@ -187,8 +188,27 @@ class Dataset:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Open a dataset directory written by ``ros-ssl label`` (read-only; checked for damage)."""
-    return Dataset(path)
+    """Open a dataset directory written by ``ros-ssl label`` (read-only; checked for damage).
+
+    A URL other than ``file://`` (``s3://``, ``memory://``, ...) is read from a local cache of its
+    complete shards (``ros_ssl.data.remote.fetch_dataset``); ``Dataset.path`` is then that cache.
+    """
+    from ros_ssl.data.remote import fetch_dataset
+
+    local = local_path(path)
+    return Dataset(local if local is not None else fetch_dataset(str(path)))
+
+
+def check_compatible(path: str | Path, header: Header, geometry: LabelGeometry,
+                     image_hw: tuple[int, int]) -> None:
+    """DatasetError unless recordings of ``geometry`` and ``image_hw`` may join the dataset of ``header``."""
+    existing = header.geometry
+    if existing != geometry:
+        raise DatasetError(f"dataset {path} has label geometry {existing.kind.value} "
+                           f"of another shape or values; label into a new --out directory")
+    if header.image_hw != tuple(image_hw):
+        raise DatasetError(f"dataset {path} holds {header.image_hw} images, not "
+                           f"{tuple(image_hw)}; label into a new --out directory")
 
 
 class DatasetWriter:
@@ -219,13 +239,7 @@ class DatasetWriter:
                     raise PermissionError(f"{self.path / sub} is not writable")
         except OSError as err:
             raise DatasetError(f"cannot write dataset {self.path} ({err})") from err
-        existing = self.header.geometry
-        if existing != geometry:
-            raise DatasetError(f"dataset {self.path} has label geometry {existing.kind.value} "
-                               f"of another shape or values; label into a new --out directory")
-        if self.header.image_hw != tuple(image_hw):
-            raise DatasetError(f"dataset {self.path} holds {self.header.image_hw} images, not "
-                               f"{tuple(image_hw)}; label into a new --out directory")
+        check_compatible(self.path, self.header, geometry, image_hw)
         self.label_shape = geometry.shape
         self.image_hw = self.header.image_hw
         self.check()

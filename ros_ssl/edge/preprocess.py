@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from ros_ssl.edge.package import InputSpec
@@ -34,6 +35,40 @@ def check_frame(rgb: object, spec: InputSpec) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def _affine(spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel gain and bias of ``x * gain - bias`` = ((x * scale) - mean) / std, float32."""
+    gain = np.asarray(spec.scale / np.asarray(spec.std), np.float32)
+    bias = np.asarray(np.asarray(spec.mean) / np.asarray(spec.std), np.float32)
+    return gain, bias
+
+
+class FrameInput:
+    """One frame to a (1, 3, H, W) input with no allocation: resize and normalise into kept buffers.
+
+    The same arithmetic as ``to_input`` (bit-identical results), for the per-frame path of a running
+    node; the returned array is reused by the next call. Not thread-safe: one per model and thread.
+    """
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self._resized = np.empty((spec.height, spec.width, 3), np.uint8)
+        self._input = np.empty((1, 3, spec.height, spec.width), np.float32)
+        gain, bias = _affine(spec)
+        self._gain, self._bias = gain[:, None, None], bias[:, None, None]
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = check_frame(rgb, self.spec)
+        if rgb.shape[:2] == (self.spec.height, self.spec.width):
+            resized = rgb
+        else:
+            resized = cv2.resize(rgb, (self.spec.width, self.spec.height), dst=self._resized,
+                                 interpolation=cv2.INTER_AREA)
+        chw = self._input[0]
+        np.multiply(resized.transpose(2, 0, 1), self._gain, out=chw)
+        chw -= self._bias
+        return self._input
+
+
 def to_input(frames: np.ndarray | Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     """(N, 3, H, W) float32 model input from a batch array (N, h, w, 3) or a list of H x W x 3 frames."""
     items = list(frames)
@@ -42,8 +77,7 @@ def to_input(frames: np.ndarray | Sequence[np.ndarray], spec: InputSpec) -> np.n
     out = np.empty((len(items), spec.height, spec.width, 3), np.float32)
     for i, rgb in enumerate(items):
         out[i] = resize_rgb(check_frame(rgb, spec), spec.width, spec.height)
-    gain = np.asarray(spec.scale / np.asarray(spec.std), np.float32)
-    bias = np.asarray(np.asarray(spec.mean) / np.asarray(spec.std), np.float32)
+    gain, bias = _affine(spec)
     out *= gain
     out -= bias
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))

@@ -1,150 +1,270 @@
 """Label-efficiency study: does self-supervised pretraining let the detector learn from fewer labels?
 
-On simulated worlds: pretrain each SSL method on every frame of the non-test worlds (labels unused),
-then fine-tune the detector from scratch and from each pretrained encoder with a fraction (5%, 20%,
-100%) of the labelled training recordings, and score mean AUC on the held-out test worlds. Every run
-uses the same split and the same fine-tuning budget (optimiser steps), so rows differ only in the
-encoder's initialisation and columns only in how many labelled recordings it sees.
+On simulated worlds, split by world into held-out test worlds, extra unlabelled worlds and a labelled
+pool: pretrain each SSL method (same steps x batch for every method) on every frame of the pool and the
+extra worlds (labels unused; the test worlds stay unseen), then train the detector from scratch and
+from each pretrained encoder, fine-tuned or as a frozen linear probe, with 5 %, 20 % and 100 % of the
+pool's labelled recordings, for several seeds (seed k also draws the validation worlds and which
+recordings carry labels, the same for every encoder). Every run gets the same optimiser steps and is
+scored against the simulator's dense truth on every frame of the test worlds; ``study_report`` turns
+the saved test scores into paired differences against scratch with bootstrap intervals by recording.
 
-Layout of the study folder (a rerun skips what is already there)::
+Layout of the study folder (a rerun skips what is already there, so an interrupted study resumes)::
 
-    bags/world_NNN       simulated recordings (skipped when --dataset is given)
-    dataset/             their labels
-    pretrain/<method>/   SSL runs (``ros-ssl pretrain``)
-    finetune/<init>_<pct>/ detector runs (``ros-ssl train``), each with metrics.json on the test worlds
-    study.json, study.md, study.png
+    bags/world_NNNN        simulated recordings (skipped when --dataset is given)
+    dataset/               their labels
+    views/{labelled,test,ssl}/  the split as datasets whose shards link to dataset/'s
+    pretrain/<method>[_sK]/     SSL runs (``ros-ssl pretrain``); random_sK/: the probe's untrained encoder
+    runs/<encoder>_<mode>_<pct>_sK/  detector runs, each with test_scores.npy (logits on views/test)
+    study.json, study.md, study.png, details.json (config, split, targets, timings, per-seed values)
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ros_ssl.data import load_dataset
+from ros_ssl.data.layout import HEADER, SHARDS
 from ros_ssl.errors import ConfigError
-from ros_ssl.ssl.methods import METHODS
-from ros_ssl.ssl.pretrain import pretrain
-from ros_ssl.ssl.recipe import load_pretrain_recipe
-from ros_ssl.train.data import split_recordings
-from ros_ssl.train.recipe import load_recipe
-from ros_ssl.train.trainer import train
+from ros_ssl.experiments.study_report import Cell, summarise, write_report
+from ros_ssl.ssl.recipe import METHOD_PARAMS, load_pretrain_recipe
+from ros_ssl.train.recipe import Recipe, load_recipe
 
 SCRATCH = "scratch"
-TARGET_FRACTION, TARGET_RATIO = 0.2, 0.95  # the issue's bar: 20% of labels reach 95% of scratch at 100%
+MODES = ("finetune", "probe")
+SCORES = "test_scores.npy"
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    worlds: int = 20  # simulated worlds (one recording each); 15% validation, 15% test
-    duration_s: float = 40.0  # simulated seconds per world
+    worlds: int = 32  # simulated worlds (one recording each)
+    duration_s: float = 20.0  # simulated seconds per world
     first_seed: int = 1000  # world k has seed first_seed + k (away from the demo's seeds)
-    methods: tuple[str, ...] = ("simclr", "temporal", "byol", "vicreg", "rotation", "mae")
+    test_worlds: int = 8  # held out, scored against dense truth
+    unlabelled_worlds: int = 6  # extra recordings only SSL sees; the rest is the labelled pool
+    methods: tuple[str, ...] = ("simclr", "egomotion")
     fractions: tuple[float, ...] = (0.05, 0.2, 1.0)
+    modes: tuple[str, ...] = MODES
+    seeds: int = 3
+    seed: int = 0  # seeds are seed, seed + 1, ...
     model: str = "paper_cnn"
-    # Pretraining budget per method: epochs x steps of batch_size frames.
-    pretrain_epochs: int = 6
-    pretrain_steps: int = 40
+    # Pretraining budget, the same for every method: epochs x steps of batch frames.
+    pretrain_epochs: int = 4
+    pretrain_steps: int = 75
     pretrain_batch: int = 128
-    # Fine-tuning: a trainer recipe, with every run given the same epochs x steps of its batch size.
+    pretrain_per_seed: bool = False  # one pretraining per seed (GPU) instead of one per method
+    # Detector training: a trainer recipe, every run given the same epochs x steps of its batch size.
     finetune_recipe: str = "ssl_finetune"
-    finetune_epochs: int = 8
+    finetune_epochs: int = 4
     finetune_steps: int = 50
-    bootstrap: int = 200
-    seed: int = 0
+    probe_lr: float = 0.01  # the probe trains its head only
+    bootstrap: int = 1000
     label_workers: int = 2
 
     def validate(self) -> StudyConfig:
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in METHOD_PARAMS]
         if unknown:
-            raise ConfigError(f"study method {unknown[0]!r} is not one of {', '.join(METHODS)}")
+            raise ConfigError(f"study method {unknown[0]!r} is not one of {', '.join(METHOD_PARAMS)}")
         if not self.fractions or not all(0 < f <= 1 for f in self.fractions):
             raise ConfigError(f"study fractions {self.fractions} must be in (0, 1]")
-        if self.worlds < 3:
-            raise ConfigError(f"a study needs at least 3 worlds (train, validation, test), got {self.worlds}")
-        for name in ("pretrain_epochs", "pretrain_steps", "pretrain_batch", "finetune_epochs",
+        bad_modes = [m for m in self.modes if m not in MODES]
+        if not self.modes or bad_modes:
+            raise ConfigError(f"study modes {self.modes} must be among {', '.join(MODES)}")
+        if self.test_worlds < 1 or self.unlabelled_worlds < 0:
+            raise ConfigError(f"a study needs at least 1 test world and >= 0 unlabelled worlds, got "
+                              f"{self.test_worlds} and {self.unlabelled_worlds}")
+        if self.worlds < self.test_worlds + self.unlabelled_worlds + 2:
+            raise ConfigError(f"a study of {self.worlds} worlds cannot hold {self.test_worlds} test, "
+                              f"{self.unlabelled_worlds} unlabelled and 2 labelled worlds; use more worlds")
+        for name in ("seeds", "pretrain_epochs", "pretrain_steps", "pretrain_batch", "finetune_epochs",
                      "finetune_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"study {name} = {getattr(self, name)} must be >= 1")
         return self
 
 
-# Seconds on a laptop: 5 worlds of 4 s, one short epoch per run.
-QUICK = StudyConfig(worlds=5, duration_s=4.0, pretrain_epochs=1, pretrain_steps=2, pretrain_batch=16,
-                    finetune_epochs=1, finetune_steps=2, bootstrap=0, label_workers=1)
+# A smoke test in minutes on 2 cores: tiny worlds, a few steps per run (the figures mean nothing).
+QUICK = StudyConfig(worlds=6, duration_s=4.0, test_worlds=2, unlabelled_worlds=1, seeds=2,
+                    pretrain_epochs=1, pretrain_steps=2, pretrain_batch=16, finetune_epochs=1,
+                    finetune_steps=3, bootstrap=50, label_workers=1)
+
+
+@dataclass(frozen=True)
+class StudySplit:
+    """Recording ids of each part (groups never straddle parts)."""
+
+    labelled: list[str]
+    test: list[str]
+    unlabelled: list[str]
 
 
 def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None = None,
-              progress: bool = True) -> dict[str, Any]:
-    """Run (or finish) the study into ``out``; returns what study.json holds."""
+              progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or finish) the study into ``out``; returns what study.json holds (rewritten after every run)."""
     config.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    # Seconds per step; a rerun keeps the figures of the steps it skips.
-    previous = out / "study.json"
-    timings: dict[str, float] = json.loads(previous.read_text())["timings"] if previous.is_file() else {}
+    details_file = out / "details.json"
+    timings: dict[str, float] = (json.loads(details_file.read_text()).get("timings", {})
+                                 if details_file.is_file() else {})
     t0 = time.perf_counter()
     if dataset is None:
         dataset = _simulated_dataset(out, config, progress)
-        timings["data_s"] = time.perf_counter() - t0
-    dataset = Path(dataset)
-    ds = load_dataset(dataset)
-    base = load_recipe(config.finetune_recipe, {"model": config.model, "epochs": config.finetune_epochs,
-                                                "steps_per_epoch": config.finetune_steps,
-                                                "bootstrap": config.bootstrap, "seed": config.seed})
-    split = split_recordings(ds, base.val_fraction, base.test_fraction, base.split_seed)
-    if not split.test:
-        raise ConfigError(f"dataset {dataset} leaves no test world for the study; use more worlds")
-    unlabelled = sorted(split.train + split.val)  # SSL sees every non-test frame; the test worlds stay unseen
+        timings.setdefault("data_s", round(time.perf_counter() - t0, 1))
+    split = split_worlds(Path(dataset), config)
+    views = {name: make_view(Path(dataset), out / "views" / name, ids)
+             for name, ids in (("labelled", split.labelled), ("test", split.test),
+                               ("ssl", split.labelled + split.unlabelled))}
+    base = load_recipe(config.finetune_recipe, {
+        "model": config.model, "epochs": config.finetune_epochs, "steps_per_epoch": config.finetune_steps,
+        "bootstrap": 0, "test_fraction": 0.0})
+    seeds = [config.seed + k for k in range(config.seeds)]
+    test = load_dataset(views["test"])
+    cells: list[Cell] = []
+    summary: dict[str, Any] = {}
 
-    inits: dict[str, str] = {SCRATCH: ""}
-    for method in config.methods:
-        t = time.perf_counter()
-        run = out / "pretrain" / method
-        ssl_recipe = load_pretrain_recipe(f"ssl_{method}", {
-            "model": config.model, "epochs": config.pretrain_epochs, "steps_per_epoch": config.pretrain_steps,
-            "batch_size": config.pretrain_batch, "seed": config.seed})
-        inits[method] = str(run)
-        if _epochs_done(run) < ssl_recipe.epochs:
-            resume = (run / "checkpoints" / "last.pt").is_file()
-            pretrain(dataset, run, ssl_recipe, recordings=unlabelled, resume=resume, progress=progress)
-            timings[f"pretrain_{method}_s"] = time.perf_counter() - t
+    def record(key: str, start: float) -> None:
+        timings[key] = round(time.perf_counter() - start, 1)
 
-    results = []
-    for fraction in config.fractions:
-        for name, init in inits.items():
+    def report() -> None:
+        nonlocal summary
+        summary, details = summarise(cells, test, config.bootstrap)
+        details.update({"config": asdict(config), "dataset": str(dataset), "timings": timings,
+                        "split": {"labelled": split.labelled, "test": split.test,
+                                  "unlabelled": split.unlabelled,
+                                  "ssl_frames": len(load_dataset(views["ssl"]))}})
+        write_report(out, summary, details)
+
+    for seed in seeds:
+        inits = {SCRATCH: _random_encoder(out, config.model, test.image_hw, seed)}
+        for method in config.methods:
             t = time.perf_counter()
-            run = out / "finetune" / f"{name}_{_pct(fraction)}"
-            metrics_file = run / "metrics.json"
-            if not metrics_file.is_file():
-                shutil.rmtree(run, ignore_errors=True)  # an interrupted run starts over
-                recipe = replace(base, train_fraction=fraction, init=init).validate()
-                train(dataset, run, recipe, progress=progress)
-                timings[f"finetune_{name}_{_pct(fraction)}_s"] = time.perf_counter() - t
-            metrics = json.loads(metrics_file.read_text())
-            run_split = split_recordings(ds, base.val_fraction, base.test_fraction, base.split_seed, fraction)
-            results.append({
-                "init": name, "fraction": fraction, "train_recordings": len(run_split.train),
-                "train_frames_labelled": int(ds.mask[ds.indices(run_split.train)].any(axis=(1, 2)).sum()),
-                "mean_auc": metrics.get("mean_auc"), "mean_auc_ci": metrics.get("auc_ci", {}).get("mean"),
-                "mean_auc_truth": metrics.get("mean_auc_truth"), "run": str(run)})
-
-    summary = {
-        "config": asdict(config), "dataset": str(dataset),
-        "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test),
-                  "test_frames": len(ds.indices(split.test)),
-                  "pretrain_frames": len(ds.indices(unlabelled))},
-        "results": results, "target": _target(results),
-        "timings": {k: round(v, 1) for k, v in timings.items()},
-    }
-    (out / "study.json").write_text(json.dumps(summary, indent=1))
-    (out / "study.md").write_text(format_study(summary))
-    plot_study(summary, out / "study.png")
+            inits[method], trained = _pretrained(views["ssl"], out, config, method, seed, progress)
+            if trained:
+                key = f"pretrain_{Path(inits[method]).name}_s"
+                record(key, t)
+                log(f"study: pretrained {method} in {timings[key]:.0f} s")
+        for fraction in config.fractions:
+            for mode in config.modes:
+                for encoder, init in inits.items():
+                    run = out / "runs" / f"{encoder}_{mode}_{_pct(fraction)}_s{seed}"
+                    if not (run / SCORES).is_file():
+                        t = time.perf_counter()
+                        shutil.rmtree(run, ignore_errors=True)  # an interrupted run starts over
+                        recipe = _run_recipe(base, config, encoder, init, mode, fraction, seed)
+                        _train_and_score(views["labelled"], views["test"], run, recipe, progress)
+                        record(run.name + "_s", t)
+                        log(f"study: {run.name} done in {timings[run.name + '_s']:.0f} s")
+                    cells.append(Cell(encoder, mode, fraction, seed, run / SCORES))
+                    report()
+    if not cells:
+        report()
     return summary
+
+
+def _pretrain_name(config: StudyConfig, method: str, seed: int) -> str:
+    return f"{method}_s{seed}" if config.pretrain_per_seed else method
+
+
+def _pretrained(ssl_view: Path, out: Path, config: StudyConfig, method: str, seed: int,
+                progress: bool) -> tuple[str, bool]:
+    """The pretraining run of ``method`` and whether it trained now; the same budget for every method."""
+    from ros_ssl.ssl.pretrain import pretrain
+
+    run = out / "pretrain" / _pretrain_name(config, method, seed)
+    recipe = load_pretrain_recipe(f"ssl_{method}", {
+        "model": config.model, "epochs": config.pretrain_epochs, "steps_per_epoch": config.pretrain_steps,
+        "batch_size": config.pretrain_batch, "seed": seed if config.pretrain_per_seed else config.seed})
+    if _epochs_done(run) >= recipe.epochs:
+        return str(run), False
+    pretrain(ssl_view, run, recipe, resume=(run / "checkpoints" / "last.pt").is_file(), progress=progress)
+    return str(run), True
+
+
+def _random_encoder(out: Path, model: str, image_hw: tuple[int, int], seed: int) -> str:
+    """An untrained encoder saved as a run: the probe's scratch baseline (random frozen features)."""
+    import torch
+
+    from ros_ssl.models import build_encoder
+    from ros_ssl.train.checkpoint import save_checkpoint
+
+    run = out / "pretrain" / f"random_s{seed}"
+    file = run / "checkpoints" / "encoder.pt"
+    if not file.is_file():
+        torch.manual_seed(seed)
+        save_checkpoint(file, build_encoder(model, image_hw).state_dict())
+    return str(run)
+
+
+def _run_recipe(base: Recipe, config: StudyConfig, encoder: str, init: str, mode: str, fraction: float,
+                seed: int) -> Recipe:
+    """Seed ``seed`` draws the validation worlds and the labelled recordings, the same for every encoder."""
+    probe = mode == "probe"
+    return replace(base, train_fraction=fraction, seed=seed, split_seed=seed, freeze=probe,
+                   init=init if probe or encoder != SCRATCH else "",
+                   lr=config.probe_lr if probe else base.lr).validate()
+
+
+def _train_and_score(labelled: Path, test: Path, run: Path, recipe: Recipe, progress: bool) -> None:
+    """Train on the labelled view, then save the best checkpoint's logits on every test frame (float16)."""
+    import torch
+
+    from ros_ssl.train.checkpoint import load_detector
+    from ros_ssl.train.data import make_loader
+    from ros_ssl.train.evaluate import predict
+    from ros_ssl.train.trainer import train
+
+    train(labelled, run, recipe, progress=progress)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, run_config = load_detector(run, "best", device)
+    ds = load_dataset(test)
+    loader = make_loader(ds.path, np.arange(len(ds)), recipe.eval_batch_size, shuffle=False)
+    scores = predict(model, loader, device, run_config.mean, run_config.std, progress)
+    logits = np.empty_like(scores["logits"])
+    logits[scores["index"]] = scores["logits"]
+    tmp = run / ("tmp_" + SCORES)
+    np.save(tmp, logits.astype(np.float16))
+    tmp.replace(run / SCORES)
+
+
+def split_worlds(dataset: Path, config: StudyConfig) -> StudySplit:
+    """Test, extra unlabelled and labelled recordings, drawn by world (group) with ``config.seed``."""
+    ds = load_dataset(dataset)
+    groups = ds.groups()
+    unique = sorted(set(groups))
+    if len(unique) < config.test_worlds + config.unlabelled_worlds + 2:
+        raise ConfigError(f"dataset {dataset} has {len(unique)} world(s); the study needs "
+                          f"{config.test_worlds} test, {config.unlabelled_worlds} unlabelled and 2 labelled")
+    order = [unique[i] for i in np.random.default_rng(config.seed).permutation(len(unique))]
+    test_g = set(order[:config.test_worlds])
+    extra_g = set(order[config.test_worlds:config.test_worlds + config.unlabelled_worlds])
+    parts: dict[str, list[str]] = {"labelled": [], "test": [], "unlabelled": []}
+    for rec, group in zip(ds.recordings, groups, strict=True):
+        part = "test" if group in test_g else "unlabelled" if group in extra_g else "labelled"
+        parts[part].append(str(rec["id"]))
+    return StudySplit(**parts)
+
+
+def make_view(dataset: Path, view: Path, ids: list[str]) -> Path:
+    """A dataset at ``view`` holding only recordings ``ids``: its shards are links to ``dataset``'s."""
+    shards = view / SHARDS
+    wanted = set(ids)
+    if shards.is_dir() and {p.name for p in shards.iterdir()} == wanted:
+        return view
+    shutil.rmtree(view, ignore_errors=True)
+    shards.mkdir(parents=True)
+    shutil.copy(dataset / HEADER, view / HEADER)
+    for rid in sorted(wanted):
+        (shards / rid).symlink_to((dataset / SHARDS / rid).resolve(), target_is_directory=True)
+    return view
 
 
 def _simulated_dataset(out: Path, config: StudyConfig, progress: bool) -> Path:
@@ -171,119 +291,3 @@ def _epochs_done(run: Path) -> int:
 
 def _pct(fraction: float) -> str:
     return f"{fraction * 100:g}pct"
-
-
-def _target(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's bar: best pretrained encoder at 20% of labels vs scratch at 100%."""
-    def row(init: str, fraction: float) -> dict[str, Any] | None:
-        for r in results:
-            if r["init"] == init and math.isclose(r["fraction"], fraction) and r["mean_auc"] is not None:
-                return r
-        return None
-
-    def auc(init: str, fraction: float) -> float:
-        r = row(init, fraction)
-        return float(r["mean_auc"]) if r else float("nan")
-
-    pretrained = {r["init"] for r in results if r["init"] != SCRATCH}
-    scores = {m: auc(m, TARGET_FRACTION) for m in pretrained}
-    scores = {m: s for m, s in scores.items() if math.isfinite(s)}
-    reference = auc(SCRATCH, 1.0)
-    if not scores or not math.isfinite(reference):
-        return {"evaluated": False, "why": "needs scratch at 100% and a pretrained encoder at 20% of labels"}
-    best = max(scores, key=lambda m: scores[m])
-    ratio = scores[best] / reference
-    # Bootstrap intervals (by test recording) that overlap mean the comparison is within the noise.
-    ci_best = (row(best, TARGET_FRACTION) or {}).get("mean_auc_ci")
-    ci_ref = (row(SCRATCH, 1.0) or {}).get("mean_auc_ci")
-    overlap = None
-    if ci_best and ci_ref and None not in ci_best and None not in ci_ref:
-        overlap = bool(ci_best[0] <= ci_ref[1] and ci_ref[0] <= ci_best[1])
-    return {"evaluated": True, "best": best, "best_auc_at_20pct": round(scores[best], 4),
-            "scratch_auc_at_100pct": round(reference, 4),
-            "scratch_auc_at_20pct": _round(auc(SCRATCH, TARGET_FRACTION)),
-            "ratio": round(ratio, 4), "goal": TARGET_RATIO, "met": bool(ratio >= TARGET_RATIO),
-            "intervals_overlap": overlap}
-
-
-def _round(x: float) -> float | None:
-    return round(x, 4) if math.isfinite(x) else None
-
-
-def format_study(summary: dict[str, Any]) -> str:
-    """Markdown: mean AUC on held-out worlds, one row per initialisation, one column per label fraction."""
-    results = summary["results"]
-    fractions = sorted({r["fraction"] for r in results})
-    inits = list(dict.fromkeys(r["init"] for r in results))
-    cell = {(r["init"], r["fraction"]): r for r in results}
-    recs = {f: next(r["train_recordings"] for r in results if r["fraction"] == f) for f in fractions}
-    lines = []
-    for key, title in (("mean_auc", "known labels"), ("mean_auc_truth", "dense simulator truth")):
-        header = " | ".join(f"{f * 100:g}% labels ({recs[f]} rec.)" for f in fractions)
-        lines += [f"Mean AUC on {summary['split']['test']} held-out test world(s), {title}:", "",
-                  f"| encoder | {header} |",
-                  "|---|" + "---:|" * len(fractions)]
-        for init in inits:
-            row = []
-            for f in fractions:
-                r = cell.get((init, f))
-                value = r.get(key) if r else None
-                text = "n/a" if value is None else f"{value:.3f}"
-                if key == "mean_auc" and r and r.get("mean_auc_ci"):
-                    lo, hi = r["mean_auc_ci"]
-                    if lo is not None and hi is not None:
-                        text += f" ({lo:.3f}-{hi:.3f})"
-                row.append(text)
-            lines.append(f"| {init} | " + " | ".join(row) + " |")
-        lines.append("")
-    t = summary["target"]
-    if t.get("evaluated"):
-        lines.append(f"Target (best pretrained at 20% >= {t['goal']:.0%} of scratch at 100%): {t['best']} "
-                     f"reaches {t['best_auc_at_20pct']:.3f} vs {t['scratch_auc_at_100pct']:.3f} = "
-                     f"{t['ratio']:.1%} -> {'met' if t['met'] else 'not met'}.")
-        if t.get("intervals_overlap"):
-            lines.append("Their 95% bootstrap intervals (by test world) overlap: the difference is within "
-                         "the noise of this test set.")
-    else:
-        lines.append(f"Target not evaluated: {t['why']}.")
-    s = summary["split"]
-    if s["test"] < 3:
-        lines.append(f"Only {s['test']} test world(s): too few to tell methods apart; run the full study.")
-    lines.append(f"Split by world: {s['train']} train / {s['val']} val / {s['test']} test recordings; SSL on "
-                 f"{s['pretrain_frames']} frames of the non-test worlds.")
-    return "\n".join(lines) + "\n"
-
-
-def plot_study(summary: dict[str, Any], path: Path) -> None:
-    """Mean AUC (known labels) vs share of labelled recordings, one line per initialisation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    results = summary["results"]
-    for init in dict.fromkeys(r["init"] for r in results):
-        rows = sorted((r for r in results if r["init"] == init and r["mean_auc"] is not None),
-                      key=lambda r: r["fraction"])
-        if rows:
-            ax.plot([r["fraction"] * 100 for r in rows], [r["mean_auc"] for r in rows], marker="o",
-                    linestyle="--" if init == SCRATCH else "-", color="black" if init == SCRATCH else None,
-                    label=init)
-    target = summary["target"]
-    if target.get("evaluated"):
-        ax.axhline(target["goal"] * target["scratch_auc_at_100pct"], color="grey", linestyle=":", linewidth=1,
-                   label=f"{target['goal']:.0%} of scratch at 100%")
-    ax.set_xscale("log")
-    fractions = sorted({r["fraction"] * 100 for r in results})
-    ax.set_xticks(fractions, [f"{f:g}%" for f in fractions])
-    ax.minorticks_off()
-    ax.set_xlabel("labelled training recordings")
-    ax.set_ylabel("mean AUC, held-out worlds")
-    ax.set_title("Label efficiency of SSL-pretrained encoders")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-

@@ -1,44 +1,46 @@
 """Bag -> labelled recording -> dataset: the glue between streams, association, images and truth.
 
-``label_bag`` is a pure function of one bag and one profile (what a worker process, or a Ray/Spark
-task, runs); ``label_bags`` fans bags out to a process pool and writes each finished recording to
-the dataset as its own shard, skipping bags the dataset already holds. Every frame with an
-odometry pose is kept, labelled or not (self-supervised pretraining uses unlabelled frames too);
-frames without a pose or that cannot be decoded are dropped and counted by reason.
+``label_bag_into`` labels one bag with one profile into its own shard, frames decoded at the training
+size and appended in chunks, so memory does not grow with the bag (what a worker process, or a Ray
+task, runs); ``label_bag`` is the same in memory. ``label_bags`` fans bags out to an executor
+(``ros_ssl.label.executors``) whose workers write each finished recording to the dataset as its own
+shard, skipping bags the dataset already holds.
+Every frame with an odometry pose is kept, labelled or not (self-supervised pretraining uses
+unlabelled frames too); frames without a pose or that cannot be decoded are dropped and counted by
+reason.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ros_ssl.bag.streams import Streams, iter_frames, read_streams
 from ros_ssl.config.profile import LabelConfig, RobotProfile
-from ros_ssl.data.store import UNKNOWN_TRUTH, DatasetWriter
-from ros_ssl.errors import BagError, RosSslError
+from ros_ssl.data.store import UNKNOWN_TRUTH
+from ros_ssl.errors import BagError
+from ros_ssl.io import source_name
 from ros_ssl.label.association import Labels, MatchParams, associate
 from ros_ssl.label.diagnose import MOST, cell_warnings, frame_warnings
+from ros_ssl.label.executors import Executor, ExecutorKind
 from ros_ssl.label.grid import grid_labels
 from ros_ssl.label.trajectory import NS, REASON_KEYS, PoseQuery, Reason, Trajectory, clean_trajectory
 from ros_ssl.label.window import Readings, posed_readings
-from ros_ssl.lifetime import die_with_parent
-from ros_ssl.msgs.images import DecodeFailure, UndecodableImage, resize_rgb
+from ros_ssl.msgs.images import DecodeFailure, UndecodableImage
 from ros_ssl.msgs.poses import wrap_angle
 
 
 def bag_id(path: str | Path) -> str:
-    """Stable recording id: the bag's name plus a short hash of its absolute path."""
-    p = Path(path).resolve()
-    name = p.name.split(".")[0] or p.name
-    return f"{name}-{hashlib.sha1(str(p).encode()).hexdigest()[:8]}"
+    """Stable recording id: the bag's name plus a short hash of its absolute path (or of its URL)."""
+    source = source_name(path)
+    name = source.rsplit("/", 1)[-1]
+    return f"{name.split('.')[0] or name}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
 
 
 def label_streams(streams: Streams, profile: RobotProfile) -> tuple[Trajectory, PoseQuery, Labels, Readings]:
@@ -76,47 +78,131 @@ def true_labels(streams: Streams, profile: RobotProfile, stamps_ns: np.ndarray,
     return truth
 
 
+CHUNK_FRAMES = 512  # frames decoded before they go to the shard: 8 MB at 80x64, whatever the bag's length
+
+
+class ShardSink(Protocol):
+    """Where ``label_bag_into`` writes one recording (``ShardWriter``, ``RemoteShardWriter``)."""
+
+    def append(self, arrays: Mapping[str, np.ndarray]) -> None: ...
+
+    def commit(self, report: Mapping[str, Any] | None = None) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A bag labelled but for its pixels: per-frame rows are tens of bytes, so an hour fits easily."""
+
+    path: str | Path
+    profile: RobotProfile
+    streams: Streams
+    labelled: tuple[Trajectory, PoseQuery, Labels, Readings]
+    rows: dict[str, np.ndarray]  # every array of the recording but frames, one row per posed frame
+    head: dict[str, Any]  # the recording's id, group and bag
+
+
 def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Label one bag: (arrays for ``DatasetWriter.append``, recording meta with a report of counts)."""
-    streams = read_streams(path, profile)
-    traj, frames, labels, readings = label_streams(streams, profile)
-    n = len(streams.camera_ns)
-    keep = frames.ok.copy()
+    """Label one bag in memory: (arrays for ``DatasetWriter.append``, recording meta with a report of counts).
+
+    For tests and small bags; ``label_bag_into`` gives the same recording with memory bounded for any length.
+    """
+    prep = _prepare(path, profile)
     height, width = profile.image.height, profile.image.width
-    row = np.cumsum(keep) - 1  # frame index -> row of ``images`` (posed frames only)
-    images = np.zeros((int(keep.sum()), height, width, 3), np.uint8)
+    empty = np.zeros((0, height, width, 3), np.uint8)
+    parts = [{"frames": empty, **{k: v[:0] for k, v in prep.rows.items()}}]
+    meta = _stream(prep, parts.append)
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, meta
+
+
+def label_bag_into(path: str | Path, profile: RobotProfile,
+                   open_shard: Callable[[dict[str, Any]], ShardSink]) -> tuple[dict[str, Any], bool]:
+    """Label one bag into its own shard, frames decoded and appended ``CHUNK_FRAMES`` at a time.
+
+    ``open_shard`` gets the recording's id, group and bag (e.g. ``DatasetWriter.open_shard``); the shard
+    is committed with the report, or aborted on any error. Returns ``label_bag``'s meta and whether the
+    shard was added (False: another writer committed this recording first).
+    """
+    prep = _prepare(path, profile)
+    shard = open_shard(dict(prep.head))
+    try:
+        meta = _stream(prep, shard.append)
+        added = shard.commit(report=meta["report"])
+    except BaseException:
+        shard.abort()
+        raise
+    return meta, added
+
+
+def _prepare(path: str | Path, profile: RobotProfile) -> _Prepared:
+    """First read: the small streams, labels and the per-frame rows of every frame with a pose."""
+    streams = read_streams(path, profile)
+    labelled = label_streams(streams, profile)
+    _, frames, labels, _ = labelled
+    posed = frames.ok
+    stamps_ns = streams.camera_ns[posed]
+    pose = frames.pose[posed]
+    rows = {
+        "labels": labels.labels[posed],
+        "mask": labels.mask[posed].astype(np.uint8),
+        "truth": true_labels(streams, profile, stamps_ns, labels.labels.shape[1:]),
+        "stamps": stamps_ns / NS,
+        "poses": np.column_stack([pose[:, :2], wrap_angle(pose[:, 2])]) if len(pose) else np.zeros((0, 3)),
+    }
+    rid = bag_id(path)
+    seed = (streams.world or {}).get("seed")
+    head = {"id": rid, "group": f"world-{seed}" if seed is not None else rid,
+            "bag": str(Path(path).resolve())}
+    return _Prepared(path, profile, streams, labelled, rows, head)
+
+
+def _stream(prep: _Prepared, append: Callable[[dict[str, np.ndarray]], None]) -> dict[str, Any]:
+    """Second read: posed frames decoded at the training size, handed to ``append`` with their rows in
+    chunks of ``CHUNK_FRAMES`` (frames that cannot be decoded are dropped); the recording meta."""
+    path, streams, profile = prep.path, prep.streams, prep.profile
+    posed = prep.labelled[1].ok
+    n = len(streams.camera_ns)
+    row = np.cumsum(posed) - 1  # frame index -> index into prep.rows
+    size = (profile.image.width, profile.image.height)
+    chunk = np.empty((CHUNK_FRAMES, size[1], size[0], 3), np.uint8)
+    taken: list[int] = []  # prep.rows indices of the frames in ``chunk``
+
+    def flush() -> None:
+        nonlocal chunk
+        if taken:
+            sel = np.asarray(taken)
+            append({"frames": chunk[: len(taken)], **{k: v[sel] for k, v in prep.rows.items()}})
+            chunk = np.empty_like(chunk)  # ``append`` may keep what it got (an in-memory label_bag does)
+            taken.clear()
+
     undecodable = np.zeros(n, bool)
     errors: list[UndecodableImage] = []
-    for i, t_ns, rgb, err in iter_frames(path, streams.camera_topic):
+    seen = 0
+    for i, t_ns, rgb, err in iter_frames(path, streams.camera_topic, size):
         if i >= n or t_ns != streams.camera_ns[i]:
             raise BagError(f"bag {path}: camera messages on {streams.camera_topic} came in a different order "
                            f"on the second read (message {i}); cannot pair frames with labels")
-        if not keep[i]:
+        seen = i + 1
+        if not posed[i]:
             continue
         if err is not None:
             undecodable[i] = True
             errors.append(err)
         elif rgb is not None:
-            images[row[i]] = resize_rgb(rgb, width, height)
-    decoded = ~undecodable[frames.ok]
-    keep &= ~undecodable
-    stamps_ns = streams.camera_ns[keep]
-    pose = frames.pose[keep]
-    arrays = {
-        "frames": images[decoded] if not decoded.all() else images,
-        "labels": labels.labels[keep],
-        "mask": labels.mask[keep].astype(np.uint8),
-        "truth": true_labels(streams, profile, stamps_ns, labels.labels.shape[1:]),
-        "stamps": stamps_ns / NS,
-        "poses": np.column_stack([pose[:, :2], wrap_angle(pose[:, 2])]) if len(pose) else np.zeros((0, 3)),
-    }
-    report = _report(str(path), streams, profile, (traj, frames, labels, readings), keep, errors)
-    report["frames_with_truth"] = int((arrays["truth"] != UNKNOWN_TRUTH).any(axis=(1, 2)).sum())
-    rid = bag_id(path)
-    seed = (streams.world or {}).get("seed")
-    meta = {"id": rid, "group": f"world-{seed}" if seed is not None else rid,
-            "bag": str(Path(path).resolve()), "frames": int(keep.sum()), "report": report}
-    return arrays, meta
+            chunk[len(taken)] = rgb
+            taken.append(int(row[i]))
+            if len(taken) == len(chunk):
+                flush()
+    if seen < n:
+        raise BagError(f"bag {path}: the second read of {streams.camera_topic} ended after {seen} of {n} "
+                       f"camera messages; cannot pair frames with labels")
+    flush()
+    keep = posed & ~undecodable
+    report = _report(str(path), streams, profile, prep.labelled, keep, errors)
+    truth = prep.rows["truth"][~undecodable[posed]]
+    report["frames_with_truth"] = int((truth != UNKNOWN_TRUTH).any(axis=(1, 2)).sum())
+    return {**prep.head, "frames": int(keep.sum()), "report": report}
 
 
 def _report(bag: str, streams: Streams, profile: RobotProfile,
@@ -161,18 +247,26 @@ def _report(bag: str, streams: Streams, profile: RobotProfile,
 
 
 def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfile, workers: int = 0,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, executor: ExecutorKind | Executor = ExecutorKind.LOCAL,
+               address: str | None = None) -> dict[str, Any]:
     """Label bags into the dataset at ``out`` (created or appended to); returns a summary report.
 
-    ``workers`` processes label bags in parallel (0 = one per CPU, at most one per bag). A bag the
-    dataset already holds (same id) is skipped; a bag that fails with a ros_ssl error is listed
-    under "failed" and the others still go in. Each bag becomes its own shard, so runs into the same
-    dataset at once, or a run killed and started again, give the dataset one sequential run gives.
+    Bags and ``out`` are local paths or fsspec URLs (``ros_ssl.io``). ``workers`` processes label bags in
+    parallel (0 = one per CPU, at most one per bag), or with ``ExecutorKind.RAY`` Ray tasks do (on the
+    cluster at ``address``, else on a local one of ``workers`` CPUs). Each worker writes its bag's shard
+    itself. A bag the dataset already holds (same id) is skipped; a bag that fails is listed under
+    "failed" and the others still go in. Runs into the same dataset at once, or a run killed and started
+    again, give the dataset one sequential run gives, whichever executor ran them.
     """
     from tqdm import tqdm
 
-    writer = DatasetWriter(out, profile.label_geometry(), (profile.image.height, profile.image.width),
-                           profile)
+    from ros_ssl.data.location import open_writer
+    from ros_ssl.io import is_process_local
+    from ros_ssl.label.executors import ExecutorError, InProcess, make_executor
+    from ros_ssl.label.jobs import BagJob, label_to_shard
+
+    location = str(out)
+    writer = open_writer(location, profile)
     have = writer.recording_ids()
     todo: dict[str, str] = {}
     existing: list[str] = []
@@ -182,49 +276,37 @@ def label_bags(paths: Iterable[str | Path], out: str | Path, profile: RobotProfi
             existing.append(str(p))
         else:
             todo.setdefault(rid, str(p))
-    summary: dict[str, Any] = {"dataset": str(out), "labelled": [], "skipped_existing": existing,
+    summary: dict[str, Any] = {"dataset": location, "labelled": [], "skipped_existing": existing,
                                "failed": []}
-    workers = workers or min(len(todo), os.cpu_count() or 1)
-    bar = tqdm(total=len(todo), unit="bag", desc="label", disable=not progress)
-    frames = [writer.frame_count()]  # in the dataset, as far as this run knows (for the progress bar)
-
-    def done(path: str, result: tuple[dict[str, np.ndarray], dict[str, Any]] | None, err: str = "") -> None:
-        if result is None:
-            summary["failed"].append({"bag": path, "error": err})
-        elif writer.append(result[1], result[0]):
-            summary["labelled"].append(result[1])
-            frames[0] += len(result[0]["frames"])
-        else:  # another run writing to the same dataset finished this bag first
-            summary["skipped_existing"].append(path)
-        bar.update(1)
-        bar.set_postfix(frames=frames[0])
-
+    jobs = [BagJob(source, location, profile) for source in todo.values()]
+    runner: Executor
+    if isinstance(executor, Executor):
+        runner = executor
+    elif any(is_process_local(s) for s in [location, *todo.values()]):  # memory://: no other process sees it
+        if executor is ExecutorKind.RAY:
+            raise ExecutorError(f"{location}: memory:// data lives in this process only and Ray workers "
+                                f"cannot reach it; use file:// or object storage")
+        runner = InProcess()
+    else:
+        runner = make_executor(executor, workers, len(jobs), address)
+    frames = writer.frame_count()  # in the dataset, as far as this run knows (for the progress bar)
+    bar = tqdm(total=len(jobs), unit="bag", desc="label", disable=not progress)
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for path in todo.values():
-                try:
-                    result = label_bag(path, profile)
-                except Exception as err:  # noqa: BLE001 - one broken bag must not stop the others
-                    done(path, None, _describe(err))
-                else:
-                    done(path, result)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                futures = {pool.submit(label_bag, path, profile): path for path in todo.values()}
-                for fut in as_completed(futures):
-                    try:
-                        result = fut.result()
-                    except Exception as err:  # noqa: BLE001 - as above; includes a worker that died (BrokenProcessPool)
-                        done(futures[fut], None, _describe(err))
-                    else:
-                        done(futures[fut], result)
+        if jobs:
+            with runner:
+                for end in runner.map(label_to_shard, jobs):
+                    outcome = end.result
+                    if outcome is None or outcome.error:
+                        error = outcome.error if outcome is not None else end.error
+                        summary["failed"].append({"bag": end.job.source, "error": error})
+                    elif outcome.added and outcome.meta is not None:
+                        summary["labelled"].append(outcome.meta)
+                        frames += int(outcome.meta["frames"])
+                    else:  # another run writing to the same dataset finished this bag first
+                        summary["skipped_existing"].append(end.job.source)
+                    bar.update(1)
+                    bar.set_postfix(frames=frames)
     finally:
         bar.close()
     summary["frames"] = writer.frame_count()
     return summary
-
-
-def _describe(err: Exception) -> str:
-    """One line for the report: our own errors as they are, anything else with its type."""
-    return str(err) if isinstance(err, RosSslError) else f"{type(err).__name__}: {err}"

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from std_msgs.msg import Float32MultiArray, String
@@ -50,6 +51,11 @@ class ControllerConfig:
     timeout: float = field(default=0.3, metadata=param(
         "Stop when the newest valid prediction is older than this (s); about 3 to 5 camera frame periods.",
         0.05, 10.0))
+    explore: float = field(default=0.0, metadata=param(
+        "Chance per second of an exploration spell: for explore_s seconds no /cmd_vel is sent, so the "
+        "robot's own driver (the simulator's data-collection policy) drives up to obstacles and a "
+        "learning robot records labels its cautious predictions avoid; 0 = never.", 0.0, 1.0))
+    explore_s: float = field(default=8.0, metadata=param("Length of an exploration spell (s).", 0.5, 600.0))
 
     def validate(self) -> ControllerConfig:
         check_fields(self)
@@ -74,6 +80,8 @@ class ControllerNode(Node):
         self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.create_timer(1.0 / self.cfg.rate, self._tick)
         self.commands = 0
+        self._rng = np.random.default_rng()
+        self._explore_until = 0
 
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
@@ -113,11 +121,23 @@ class ControllerNode(Node):
                                       f"(timeout {self.cfg.timeout} s): stopping")
         elif alarm is False:
             self.get_logger().info("valid predictions again: driving")
+        if self._exploring(now):
+            return
         cmd = Twist()
         if self._driver is not None:
             cmd.linear.x, cmd.angular.z = self._driver.command(now)
         self._cmd_pub.publish(cmd)
         self.commands += 1
+
+    def _exploring(self, now: int) -> bool:
+        """Whether an exploration spell runs (one may start now, at ``explore`` per second)."""
+        if now < self._explore_until:
+            return True
+        if self.cfg.explore and self._rng.random() < self.cfg.explore / self.cfg.rate:
+            self._explore_until = now + int(self.cfg.explore_s * 1e9)
+            self.get_logger().info(f"exploring: {self.cfg.explore_s:g} s without commands")
+            return True
+        return False
 
     def close(self) -> None:
         self._cmd_pub.publish(Twist())  # leave the robot stopped

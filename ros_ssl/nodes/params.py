@@ -23,9 +23,11 @@ T = TypeVar("T")
 
 
 def param(description: str, lo: float | None = None, hi: float | None = None,
-          choices: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Field metadata: what the parameter means, and its inclusive range or allowed strings."""
-    return {"description": description, "range": None if lo is None else (lo, hi), "choices": choices}
+          choices: tuple[str, ...] = (), dynamic: bool = False) -> dict[str, Any]:
+    """Field metadata: what the parameter means, its inclusive range or allowed strings, and whether the
+    node accepts a new value while running (``dynamic``; the node then handles the change itself)."""
+    return {"description": description, "range": None if lo is None else (lo, hi), "choices": choices,
+            "dynamic": dynamic}
 
 
 def param_types(cls: type) -> dict[str, type]:
@@ -60,7 +62,7 @@ def declare_config(node: Node, cls: type[T]) -> T:
     for f in fields(cls):  # type: ignore[arg-type]
         meta, kind, default = f.metadata, types[f.name], _default(f)
         desc = ParameterDescriptor(name=f.name, type=ros_type[kind], description=meta.get("description", ""),
-                                   read_only=True)
+                                   read_only=not meta.get("dynamic", False))
         rng = meta.get("range")
         if rng is not None and kind is float:
             desc.floating_point_range = [FloatingPointRange(from_value=float(rng[0]), to_value=float(rng[1]))]

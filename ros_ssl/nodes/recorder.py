@@ -10,9 +10,13 @@ whose Python package is missing here (e.g. tf2_msgs for /tf) is skipped with a w
 follow the profile; remap them as usual (``-r /odom:=/diff_drive/odom``); they are recorded under
 the profile's names so the bag labels with the same profile.
 
-Ctrl-C, SIGTERM or ``ros2 launch`` shutdown close the bag completely; after SIGKILL or power loss the
-bag holds everything up to the last flush (``flush_interval``). Every ``report_interval`` the node
-logs each topic's rate, bandwidth, and messages dropped (writer queue full) or lost (reported by DDS).
+Hand-off: with ``split_s`` / ``split_mb`` the recording is a series of complete bags in ``out``; with
+``drop_dir`` each one is moved there once closed (``ros_ssl.bag.handoff``), for a learner to pick up.
+
+Ctrl-C, SIGTERM or ``ros2 launch`` shutdown close the bag completely (and hand it over); after SIGKILL
+or power loss the bag (left in ``out``) holds everything up to the last flush (``flush_interval``).
+Every ``report_interval`` the node logs each topic's rate, bandwidth, and messages dropped (writer
+queue full) or lost (reported by DDS).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 
-from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore, TopicRate
+from ros_ssl.bag.handoff import BagSeries, HandOffPolicy
+from ros_ssl.bag.recorder_core import BagSink, FlushPolicy, RecorderCore, TopicRate
 from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.bag.writer import TYPESTORE, topic_spec
 from ros_ssl.config.profile import RobotProfile, load_profile
@@ -42,7 +47,16 @@ class RecorderConfig:
         "Robot profile: a built-in name (sim, thymio, thymio_scan) or a YAML path (plain profile or a ROS "
         "parameter file wrapping one); it names the topics to record."))
     out: str = field(default="", metadata=param(
-        "Bag directory to create (must not exist); empty: ./recording_<date>_<time>."))
+        "Bag directory to create (must not exist); empty: ./recording_<date>_<time>. With split_s, split_mb "
+        "or drop_dir: the recording directory holding the bag being written (created if missing)."))
+    split_s: float = field(default=0.0, metadata=param(
+        "Close the bag and start a new one after this many seconds; 0 = one bag.", 0.0, 86400.0))
+    split_mb: int = field(default=0, metadata=param(
+        "Close the bag and start a new one at this size (MiB); 0 = no limit.", 0, 1048576))
+    drop_dir: str = field(default="", metadata=param(
+        "Hand-off folder: each closed, complete bag is moved here (atomically); empty = bags stay in out."))
+    bag_prefix: str = field(default="bag", metadata=param(
+        "With split_s, split_mb or drop_dir: bag ids are <bag_prefix>_<start date_time>_<seq>."))
     extra_topics: tuple[str, ...] = field(default=("/tf", "/tf_static"), metadata=param(
         "More topics to record when they appear, with QoS matched to their publishers (e.g. /sim/world)."))
     qos: str = field(default="auto", metadata=param(
@@ -70,7 +84,16 @@ class RecorderConfig:
         bad = [t for t in self.extra_topics if not t.startswith("/")]
         if bad:
             raise ConfigError(f"parameter extra_topics has relative topic name(s) {bad}; use absolute names")
+        self.hand_off_policy().validate()
         return self
+
+    @property
+    def series(self) -> bool:
+        """Whether the recording is a series of bags (split and/or handed over) rather than one bag."""
+        return bool(self.split_s or self.split_mb or self.drop_dir)
+
+    def hand_off_policy(self) -> HandOffPolicy:
+        return HandOffPolicy(self.split_s, self.split_mb * MIB, self.drop_dir, self.bag_prefix)
 
     def split_policy(self) -> SplitPolicy:
         return SplitPolicy(self.max_file_mb * MIB, self.max_file_duration, self.fsync)
@@ -100,7 +123,11 @@ class RecorderNode(Node):
         self._sensor_topics = profile_topics(profile)
         self._wanted = list(dict.fromkeys([*self._sensor_topics, *self.cfg.extra_topics]))
         out = self.cfg.out or datetime.now().strftime("recording_%Y%m%d_%H%M%S")
-        self.core = RecorderCore(RecordingBag(out, self.cfg.split_policy()), self.cfg.flush_policy())
+        logger = self.get_logger()
+        bag: BagSink = (BagSeries(out, self.cfg.hand_off_policy(), self.cfg.split_policy(),
+                                  logger.info)
+                        if self.cfg.series else RecordingBag(out, self.cfg.split_policy()))
+        self.core = RecorderCore(bag, self.cfg.flush_policy())
         self._subs: dict[str, Any] = {}
         self._skipped: set[str] = set()
         self._discover()

@@ -88,22 +88,62 @@ def run_processes(commands: Sequence[Sequence[str]], duration_s: float = 0.0, gr
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        child_env = {**os.environ, OWNER_ENV: str(os.getpid())}
-        procs = [subprocess.Popen(list(cmd), env=child_env) for cmd in commands]
+        procs = [start_process(cmd) for cmd in commands]
         end = time.monotonic() + duration_s if duration_s > 0 else float("inf")
         while not stop.wait(0.1) and time.monotonic() < end and all(p.poll() is None for p in procs):
             pass
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + grace_s
-        for p in procs:
-            try:
-                p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(procs, grace_s)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return next((p.returncode for p in procs if p.returncode), 0)
+
+
+def start_process(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start one node process that gets SIGTERM when this process dies (see ``main_for``)."""
+    return subprocess.Popen(list(command), env={**os.environ, OWNER_ENV: str(os.getpid())})
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], grace_s: float = 30.0) -> None:
+    """SIGINT to every process still running, then SIGKILL to those still there after ``grace_s``."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class NodeGroup:
+    """Node processes that run beside other work (``ros-ssl run sim-loop``): a node that dies is started
+    again by ``check()`` and counted; ``stop()`` ends them all as ``run_processes`` does."""
+
+    def __init__(self, commands: dict[str, Sequence[str]]) -> None:
+        self.commands = commands
+        self.procs = {name: start_process(cmd) for name, cmd in commands.items()}
+        self._restarts = dict.fromkeys(commands, 0)
+
+    def check(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                self._restarts[name] += 1
+                self.procs[name] = start_process(self.commands[name])
+
+    def restarts(self, node: str) -> int:
+        return self._restarts.get(node, 0)
+
+    def restart_with(self, commands: dict[str, Sequence[str]]) -> None:
+        """Stop these nodes (in order, each fully) and start them again with new commands; not counted
+        as restarts."""
+        for name in commands:
+            stop_processes([self.procs[name]])
+        for name, cmd in commands.items():
+            self.commands[name] = cmd
+            self.procs[name] = start_process(cmd)
+
+    def stop(self) -> None:
+        stop_processes(list(self.procs.values()))

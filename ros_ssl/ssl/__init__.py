@@ -8,7 +8,8 @@ Notebook use::
 
 Pieces, each usable alone: ``losses`` (plain tensor functions), ``heads`` (MLPs), ``ema`` (momentum
 targets), ``transforms`` (views of small robot frames), ``positives`` (robot-aware "same place"
-pairs), ``methods`` (encoder + heads + loss), ``pretrain`` (the training loop), ``embed``
+pairs, odometry pose changes), ``gather`` (negatives from every process under DDP), ``methods``
+(encoder + heads + loss), ``pretrain`` (the training loop), ``embed``
 (nearest-neighbour grids), ``recipe`` (recipes, method names and their parameters; torch-free).
 Importing the package is torch-free too: the torch re-exports load on first use. The label-efficiency
 study that uses these pieces is ``ros_ssl.experiments.study``.

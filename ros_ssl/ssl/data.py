@@ -7,13 +7,14 @@ Views stay uint8 until the device.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.ssl.transforms import MultiView
@@ -63,14 +64,44 @@ class ViewBatches(torch.utils.data.Dataset[tuple[list[Tensor], Tensor]]):
         return views, torch.from_numpy(ids)
 
 
+class WorldMixSampler(Sampler[int]):
+    """Positions in runs of ``batch_size``, each run drawn from ``worlds`` random recordings in equal shares.
+
+    Most negatives of a batch then come from the anchor's own world (same floor, same walls), so the
+    contrastive loss cannot be met by telling worlds apart. Every pass reshuffles (the generator moves
+    on); under DDP each process seeds its own generator, so processes draw different batches.
+    """
+
+    def __init__(self, recording: np.ndarray, batch_size: int, worlds: int, seed: int) -> None:
+        self.groups = [np.flatnonzero(recording == r) for r in np.unique(recording)]
+        self.batch_size, self.worlds = batch_size, min(worlds, len(self.groups))
+        self.n = len(recording)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (self.n // self.batch_size) * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        for _ in range(self.n // self.batch_size):
+            chosen = torch.randperm(len(self.groups), generator=self.generator)[:self.worlds].tolist()
+            shares = np.array_split(np.arange(self.batch_size), self.worlds)
+            for g, share in zip(chosen, shares, strict=True):
+                group = self.groups[g]
+                pick = torch.randint(0, len(group), (len(share),), generator=self.generator).numpy()
+                yield from group[pick].tolist()
+
+
 def make_view_loader(data: ViewBatches, batch_size: int, *, workers: int = 0, seed: int = 0, rank: int = 0,
-                     world_size: int = 1,
+                     world_size: int = 1, recording: np.ndarray | None = None, worlds_per_batch: int = 0,
                      pin_memory: bool = False) -> DataLoader[tuple[list[Tensor], Tensor]]:
-    """Shuffled full batches of views (RandomSampler, or DistributedSampler under torchrun); reshuffle each
-    epoch with ``ros_ssl.train.data.set_epoch``."""
+    """Shuffled full batches of views (RandomSampler, or DistributedSampler under torchrun; reshuffled each
+    epoch by ``ros_ssl.train.data.set_epoch``), or with ``worlds_per_batch`` batches of a few recordings
+    (``recording``: each position's recording) from a ``WorldMixSampler``."""
     n = len(data)
     inner: torch.utils.data.Sampler[int]
-    if world_size > 1:
+    if worlds_per_batch > 0 and recording is not None:
+        inner = WorldMixSampler(recording, batch_size, worlds_per_batch, seed * 1009 + rank)
+    elif world_size > 1:
         inner = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
     else:
         inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))

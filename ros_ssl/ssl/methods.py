@@ -1,12 +1,16 @@
 """SSL methods: each is an encoder plus the small heads one method trains on top of it.
 
-Every method is an ``nn.Module`` whose ``forward(views, positives=None)`` returns the scalar loss for a
-batch of augmented views ((B, 3, H, W) normalised floats, ``n_views`` of them); ``after_step`` runs after
-each optimiser step. The encoder (``ros_ssl.models.encoders`` interface: ``out_dim``, (B, 3, H, W) ->
+Every method is an ``nn.Module`` whose ``forward(views, pairs=None)`` returns the scalar loss for a
+batch of augmented views ((B, 3, H, W) normalised floats, ``n_views`` of them) and, for the robot-aware
+methods, what odometry says about their frames (``PairTargets``); ``after_step`` runs after each
+optimiser step. The encoder (``ros_ssl.models.encoders`` interface: ``out_dim``, (B, 3, H, W) ->
 (B, out_dim)) is the only part kept after pretraining.
 
 - ``SimCLR``: projection head + NT-Xent; given a ``positives`` mask (the temporal variant) it uses the
-  multi-positive NT-Xent instead.
+  multi-positive NT-Xent instead. Under DDP the negatives are the global batch (``ssl.gather``).
+- ``EgoMotion``: SimCLR whose two views are two frames of one approach (a near frame of the same
+  recording), plus a head that regresses the odometry pose change between them from the two encoder
+  vectors: the encoder must keep where things are and how they move, not just what the floor looks like.
 - ``BYOL``: online encoder + projector + predictor regress a momentum target network's projection.
 - ``VICReg``: expander + variance/invariance/covariance loss.
 - ``Rotation``: predict which of 0/90/180/270 degrees the centre square of a view was rotated by.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,8 +32,19 @@ from ros_ssl.errors import ConfigError
 from ros_ssl.models.encoders import Encoder
 from ros_ssl.ssl import losses
 from ros_ssl.ssl.ema import cosine_momentum, ema_update, frozen_copy
+from ros_ssl.ssl.gather import gather
 from ros_ssl.ssl.heads import mlp
 from ros_ssl.ssl.recipe import check_params
+
+
+@dataclass(frozen=True)
+class PairTargets:
+    """What odometry says about a batch's frames (robot-aware methods; None for the others)."""
+
+    # (M, M) bool over the global batch's views, view-major: True where two views show the same place.
+    positives: Tensor | None = None
+    # (B, 3) pose change from each item's view-0 frame to its view-1 frame, scaled to about [-1, 1].
+    motion: Tensor | None = None
 
 
 class SslMethod(nn.Module):
@@ -58,11 +74,42 @@ class SimCLR(SslMethod):
         self.projector = mlp(encoder.out_dim, proj_hidden, proj_dim)
         self.temperature = temperature
 
-    def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
-        z0, z1 = self.projector(self.encoder(torch.cat(views))).split(views[0].shape[0])
-        if positives is None:
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
+        return self.contrast(self.encoder(torch.cat(views)), views[0].shape[0], pairs)
+
+    def contrast(self, h: Tensor, n: int, pairs: PairTargets | None) -> Tensor:
+        """NT-Xent over the global batch of encoder vectors ``h`` (view-major, ``n`` local items per view)."""
+        z0, z1 = self.projector(h).split(n)
+        z0, z1 = gather(z0), gather(z1)
+        if pairs is None or pairs.positives is None:
             return losses.nt_xent(z0, z1, self.temperature)
-        return losses.multi_positive_nt_xent(torch.cat([z0, z1]), positives, self.temperature)
+        return losses.multi_positive_nt_xent(torch.cat([z0, z1]), pairs.positives, self.temperature)
+
+
+class EgoMotion(SimCLR):
+    """Robot-aware SimCLR: views are two near frames of one recording; a head regresses their pose change.
+
+    The contrastive part makes two frames of one approach to an obstacle (seen from different
+    distances) agree; the motion part (smooth L1 on the odometry change, scaled to about [-1, 1],
+    weighted ``motion_weight``) makes the pair of vectors tell how far the robot moved and turned, which
+    floor colour cannot.
+    """
+
+    def __init__(self, encoder: Encoder, proj_hidden: int = 512, proj_dim: int = 128,
+                 temperature: float = 0.2, motion_hidden: int = 256, motion_weight: float = 1.0) -> None:
+        super().__init__(encoder, proj_hidden, proj_dim, temperature)
+        self.motion_head = mlp(2 * encoder.out_dim, motion_hidden, 3)
+        self.motion_weight = motion_weight
+
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
+        n = views[0].shape[0]
+        h = self.encoder(torch.cat(views))
+        loss = self.contrast(h, n, pairs)
+        if pairs is not None and pairs.motion is not None:
+            h0, h1 = h.split(n)
+            predicted = self.motion_head(torch.cat([h0, h1], dim=1))
+            loss = loss + self.motion_weight * F.smooth_l1_loss(predicted, pairs.motion)
+        return loss
 
 
 class BYOL(SslMethod):
@@ -78,7 +125,7 @@ class BYOL(SslMethod):
         self.base_momentum = base_momentum
         self.momentum = base_momentum
 
-    def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
         n = views[0].shape[0]
         x = torch.cat(views)
         p0, p1 = self.predictor(self.projector(self.encoder(x))).split(n)
@@ -101,7 +148,7 @@ class VICReg(SslMethod):
         self.expander = mlp(encoder.out_dim, expander_dim, expander_dim, layers=3)
         self.weights = (sim_weight, var_weight, cov_weight)
 
-    def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
         z_a, z_b = self.expander(self.encoder(torch.cat(views))).split(views[0].shape[0])
         return losses.vicreg(z_a, z_b, *self.weights)
 
@@ -134,7 +181,7 @@ class Rotation(SslMethod):
         super().__init__(encoder)
         self.classifier = mlp(encoder.out_dim, hidden, 4)
 
-    def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
         x = views[0]
         target = torch.randint(0, 4, (x.shape[0],), device=x.device)
         rotated = torch.empty_like(x)
@@ -206,7 +253,7 @@ class MaskedAutoencoder(SslMethod):
     def from_params(cls, encoder: Encoder, image_hw: tuple[int, int], params: Mapping[str, Any]) -> SslMethod:
         return cls(encoder, image_hw, **params)
 
-    def forward(self, views: list[Tensor], positives: Tensor | None = None) -> Tensor:
+    def forward(self, views: list[Tensor], pairs: PairTargets | None = None) -> Tensor:
         x = views[0]
         hidden = patch_mask(x.shape[0], self.image_hw, self.patch, self.mask_ratio, x.device)
         recon: Tensor = self.decoder(self.encoder(x.masked_fill(hidden, 0.0)))
@@ -219,7 +266,7 @@ class MaskedAutoencoder(SslMethod):
 
 METHODS: dict[str, type[SslMethod]] = {
     "simclr": SimCLR, "temporal": SimCLR, "byol": BYOL, "vicreg": VICReg, "rotation": Rotation,
-    "mae": MaskedAutoencoder,
+    "mae": MaskedAutoencoder, "egomotion": EgoMotion,
 }
 
 

@@ -71,3 +71,15 @@ def near_mask(stamps: Tensor, poses: Tensor, recording: Tensor, hood: Neighbourh
     d = poses[:, None, :] - poses[None, :, :]
     same = recording[:, None] == recording[None, :]
     return same & _near(dt, d[..., 0], d[..., 1], d[..., 2], hood)
+
+
+def relative_motion(start: Tensor, end: Tensor) -> Tensor:
+    """(N, 3) odometry pose change from ``start`` to ``end`` ((N, 3) x, y, yaw) in the start frame's axes.
+
+    (forward, left, turn): what the robot did between two frames of one recording, the ego-motion target.
+    """
+    dx, dy = end[:, 0] - start[:, 0], end[:, 1] - start[:, 1]
+    cos, sin = torch.cos(start[:, 2]), torch.sin(start[:, 2])
+    dyaw = end[:, 2] - start[:, 2]
+    turn = torch.arctan2(torch.sin(dyaw), torch.cos(dyaw))
+    return torch.stack([cos * dx + sin * dy, -sin * dx + cos * dy, turn], dim=1)

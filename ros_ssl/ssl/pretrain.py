@@ -10,8 +10,8 @@ A run directory holds::
 The loop is the trainer's (``ros_ssl.train.engine``): one process or many under ``torchrun``
 (DistributedDataParallel, gloo on CPU, NCCL on GPU), only rank 0 writes, a non-finite loss stops the
 run with a clear message. ``SslTask`` supplies the method's loss on a batch of views, BYOL's momentum
-update after each step and ``encoder.pt`` after each epoch. Contrastive negatives are those of each
-process's own batch (no cross-process gathering).
+update after each step and ``encoder.pt`` after each epoch. Contrastive negatives are the global batch:
+every process's embeddings are gathered with their gradient (``ros_ssl.ssl.gather``).
 """
 
 from __future__ import annotations
@@ -27,16 +27,19 @@ from ros_ssl import __version__
 from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.models import build_encoder, normalize
 from ros_ssl.ssl.data import ViewBatches, make_view_loader
-from ros_ssl.ssl.methods import build_method
-from ros_ssl.ssl.positives import near_mask, neighbour_table
+from ros_ssl.ssl.gather import gather_constant
+from ros_ssl.ssl.methods import PairTargets, build_method
+from ros_ssl.ssl.positives import near_mask, neighbour_table, relative_motion
 from ros_ssl.ssl.recipe import Neighbourhood, PretrainRecipe
-from ros_ssl.ssl.transforms import MultiView, view_transform
+from ros_ssl.ssl.transforms import BatchColour, MultiView, view_transform
 from ros_ssl.train.checkpoint import save_checkpoint
 from ros_ssl.train.distributed import DistInfo, init_distributed, shutdown
 from ros_ssl.train.engine import Engine, EpochLog, EpochStats, Task
 from ros_ssl.train.errors import TrainingError
 from ros_ssl.train.run_config import PretrainRunConfig
 
+# Methods whose second view is a near frame of the same recording (odometry-aware pairs).
+PAIRED = ("temporal", "egomotion")
 CSV_FIELDS = ["epoch", "loss", "lr", "momentum", "images_per_s", "seconds"]
 # Checked against the config of a resumed run: these must not change between sessions.
 FIXED_KEYS = ("method", "model", "image_hw", "mean", "std", "dataset", "recordings")
@@ -94,24 +97,39 @@ class ViewSetup:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     channels_last: bool = False
-    # Temporal method: stamps, poses and recording of every frame, and the "same place" thresholds.
+    # Paired methods: stamps, poses and recording of every frame, and the "same place" thresholds.
     meta: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     positives: Neighbourhood | None = None
+    motion: bool = False  # egomotion: also the pose change between each item's two frames
+    colour: BatchColour | None = None  # colour jitter on the device (augment.batch_colour)
 
 
 def view_loss(model: nn.Module, views: list[torch.Tensor], ids: torch.Tensor,
               setup: ViewSetup) -> torch.Tensor:
     """The method's loss on a batch of uint8 views of the frames ``ids``."""
     memory_format = torch.channels_last if setup.channels_last else torch.contiguous_format
-    x = [normalize(v.to(setup.device, non_blocking=True), setup.mean, setup.std)
-         .contiguous(memory_format=memory_format) for v in views]
-    positives = None
-    if setup.meta is not None and setup.positives is not None:
-        flat = ids.T.reshape(-1)  # view-major: the order in which the methods concatenate their views
-        stamps, poses, recording = setup.meta
-        positives = near_mask(stamps[flat], poses[flat], recording[flat], setup.positives).to(setup.device)
-    loss: torch.Tensor = model(x, positives)
+    x = []
+    for view in views:
+        v = view.to(setup.device, non_blocking=True)
+        x.append(normalize(v if setup.colour is None else setup.colour(v), setup.mean, setup.std)
+                 .contiguous(memory_format=memory_format))
+    loss: torch.Tensor = model(x, pair_targets(ids, setup))
     return loss
+
+
+def pair_targets(ids: torch.Tensor, setup: ViewSetup) -> PairTargets | None:
+    """Positives over the global batch (every process's frame ids) and the local pose changes."""
+    if setup.meta is None or setup.positives is None:
+        return None
+    stamps, poses, recording = setup.meta
+    flat = gather_constant(ids.to(setup.device)).T.reshape(-1).cpu()  # view-major, as the methods concatenate
+    positives = near_mask(stamps[flat], poses[flat], recording[flat], setup.positives).to(setup.device)
+    motion = None
+    if setup.motion:
+        hood = setup.positives
+        scale = torch.tensor([hood.max_dist, hood.max_dist, hood.max_yaw], dtype=torch.float64)
+        motion = (relative_motion(poses[ids[:, 0]], poses[ids[:, 1]]) / scale).float().to(setup.device)
+    return PairTargets(positives, motion)
 
 
 class SslTask(Task):
@@ -128,14 +146,19 @@ class SslTask(Task):
         self.loss_name, self.progress_label = recipe.method, f"{recipe.method} epoch"
         transform = MultiView([view_transform(recipe.augment)] * self.method.n_views)
         neighbours, meta = None, None
-        if recipe.method == "temporal":
+        if recipe.method in PAIRED:
             neighbours = neighbour_table(ds.stamps, ds.poses, ds.recording, recipe.positives)
             meta = (torch.from_numpy(np.array(ds.stamps)), torch.from_numpy(np.array(ds.poses)),
                     torch.from_numpy(np.array(ds.recording)))
         self.loader = make_view_loader(ViewBatches(ds.path, indices, transform, neighbours), batch_size,
                                        workers=recipe.workers, seed=recipe.seed, rank=info.rank,
-                                       world_size=info.world_size, pin_memory=info.device.type == "cuda")
-        self.setup = ViewSetup(info.device, recipe.mean, recipe.std, channels_last, meta, recipe.positives)
+                                       world_size=info.world_size,
+                                       recording=np.asarray(ds.recording)[indices],
+                                       worlds_per_batch=recipe.worlds_per_batch,
+                                       pin_memory=info.device.type == "cuda")
+        colour = BatchColour(recipe.augment) if recipe.augment.batch_colour else None
+        self.setup = ViewSetup(info.device, recipe.mean, recipe.std, channels_last, meta, recipe.positives,
+                               recipe.method == "egomotion", colour)
         self.out = out
 
     def training_step(self, net: nn.Module, batch: tuple[list[torch.Tensor], torch.Tensor]) -> torch.Tensor:

@@ -47,17 +47,19 @@ METHOD_PARAMS: dict[str, dict[str, type]] = {
     "vicreg": {"expander_dim": int, "sim_weight": float, "var_weight": float, "cov_weight": float},
     "rotation": {"hidden": int},
     "mae": {"mask_ratio": float, "patch": int},
+    "egomotion": {**_SIMCLR, "motion_hidden": int, "motion_weight": float},
 }
 # Method parameter -> inclusive [min, max]: sizes stay trainable, rates stay rates.
 PARAM_LIMITS: dict[str, tuple[float, float]] = {
     "proj_hidden": (1, 65_536), "proj_dim": (1, 65_536), "pred_hidden": (1, 65_536),
-    "expander_dim": (1, 65_536), "hidden": (1, 65_536), "patch": (1, 64),
+    "expander_dim": (1, 65_536), "hidden": (1, 65_536), "patch": (1, 64), "motion_hidden": (1, 65_536),
+    "motion_weight": (0.0, 1e4),
     "temperature": (1e-4, 100.0), "base_momentum": (0.0, 1.0),
     "sim_weight": (0.0, 1e4), "var_weight": (0.0, 1e4), "cov_weight": (0.0, 1e4), "mask_ratio": (0.0, 0.99),
 }
 # Integer pretraining recipe fields -> inclusive [min, max].
 COUNT_LIMITS = {"epochs": (1, MAX_EPOCHS), "batch_size": (2, MAX_BATCH), "steps_per_epoch": (0, MAX_STEPS),
-                "workers": (0, MAX_WORKERS), "seed": (0, MAX_SEED)}
+                "workers": (0, MAX_WORKERS), "seed": (0, MAX_SEED), "worlds_per_batch": (0, MAX_BATCH)}
 
 
 def check_params(name: str, params: dict[str, Any]) -> None:
@@ -86,8 +88,11 @@ class AugmentConfig:
     brightness: float = 0.4
     contrast: float = 0.4
     saturation: float = 0.3
-    hue: float = 0.0  # off by default: the costliest op (~0.7 ms per 64x80 frame on one core)
+    hue: float = 0.0  # off by default per frame: the costliest op (~0.7 ms per 64x80 frame on one core)
     grayscale: float = 0.2  # probability of converting to grayscale (kept 3-channel)
+    # Colour jitter and grayscale as one 3x3 colour matrix per view, and blur, applied to the whole batch
+    # on the device (``ssl.transforms.BatchColour``): cheap at any hue, so hue may span the full circle.
+    batch_colour: bool = False
     blur: float = 0.3  # probability of a Gaussian blur
     blur_sigma: tuple[float, float] = (0.1, 1.2)
 
@@ -98,6 +103,7 @@ class AugmentConfig:
         rlo, rhi = self.crop_ratio
         if not 0 < rlo <= rhi:
             raise ConfigError(f"augment.crop_ratio {self.crop_ratio} must satisfy 0 < min <= max")
+        check_field(0 <= self.hue <= 0.5, "augment.hue", self.hue, ">= 0 and <= 0.5 (half a turn)")
         for name in ("flip", "jitter", "grayscale", "blur"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"augment.{name} = {getattr(self, name)} is a probability and must be in "
@@ -122,7 +128,7 @@ class Neighbourhood:
 
 @dataclass(frozen=True)
 class PretrainRecipe:
-    # simclr, temporal, byol, vicreg, rotation or mae.
+    # simclr, temporal, byol, vicreg, rotation, mae or egomotion.
     method: str = "simclr"
     # Encoder name (the trainer's ``model``): paper_cnn, resnet18 or mobilenet_v3_small.
     model: str = "paper_cnn"
@@ -137,6 +143,9 @@ class PretrainRecipe:
     seed: int = 0
     # DataLoader worker processes (0 = augment in the training process).
     workers: int = 0
+    # Each batch holds frames of this many recordings (0 = drawn uniformly from all): most negatives then
+    # share the anchor's floor and walls, so texture alone cannot tell them apart.
+    worlds_per_batch: int = 0
     # GPU only: mixed precision and channels_last.
     amp: bool = True
     channels_last: bool = True

@@ -78,3 +78,18 @@ def load_encoder_weights(model: Detector, init_run: str | Path, model_name: str)
     except RuntimeError as err:
         first_line = str(err).splitlines()[0]
         raise TrainingError(f"{file} does not fit the {model_name} encoder: {first_line}") from err
+
+
+def load_detector_weights(model: Detector, init_run: str | Path, model_name: str) -> None:
+    """Initialise the whole ``model`` (encoder and head) from training run ``init_run``'s best.pt."""
+    init_run = Path(init_run)
+    file = init_run / "checkpoints" / "best.pt"
+    config = read_run_config(init_run)
+    if isinstance(config, PretrainRunConfig) or config.model != model_name:
+        raise TrainingError(f"{init_run} holds no {model_name} detector; init_head needs a training run of "
+                            f"the same model")
+    try:
+        model.load_state_dict(load_checkpoint(file)["model"])
+    except (RuntimeError, KeyError) as err:
+        first_line = str(err).splitlines()[0]
+        raise TrainingError(f"{file} does not fit this {model_name} detector: {first_line}") from err

@@ -60,25 +60,50 @@ def bootstrap_auc(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, recor
                   replicates: int = 200, level: float = 0.95, seed: int = 0) -> Bootstrap:
     """Confidence intervals of each cell's AUC and of the mean AUC, resampling whole recordings."""
     recs, rec_index = np.unique(np.asarray(recording), return_inverse=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(recs), (replicates, len(recs)))
-    weights = np.stack([np.bincount(d, minlength=len(recs)) for d in draws]).astype(np.float64)
-    _, a, b = probs.shape
-    cells = np.full((replicates, a, b), np.nan)
-    for i in range(a):
-        for j in range(b):
-            known = np.asarray(mask[:, i, j], bool)
-            cells[:, i, j] = _auc_weighted(np.asarray(probs[known, i, j], np.float64),
-                                           np.asarray(labels[known, i, j]).astype(bool), rec_index[known],
-                                           weights)
-    finite = np.isfinite(cells)
-    counts = finite.sum(axis=(1, 2))
-    sums = np.where(finite, cells, 0.0).sum(axis=(1, 2))
-    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    weights = recording_weights(len(recs), replicates, seed)
+    cells = _cell_replicates(probs, labels, mask, rec_index, weights)
+    means = _cell_means(cells)
     q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
     low, high = _percentiles(cells, q)
     mean_low, mean_high = _percentiles(means[:, None], q)
     return Bootstrap(float(mean_low[0]), float(mean_high[0]), low, high, replicates, level)
+
+
+def recording_weights(n_units: int, replicates: int, seed: int = 0) -> np.ndarray:
+    """(R, U): how often each of U recordings is drawn (with replacement) in each of R replicates."""
+    draws = np.random.default_rng(seed).integers(0, n_units, (replicates, n_units))
+    return np.stack([np.bincount(d, minlength=n_units) for d in draws]).astype(np.float64)
+
+
+def mean_auc_replicates(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, unit: np.ndarray,
+                        weights: np.ndarray) -> np.ndarray:
+    """(R,) mean AUC under each row of ``weights`` (recording index ``unit`` of each frame).
+
+    Two models scored under the same ``weights`` give paired replicates: their difference row by row is
+    the bootstrap distribution of the difference on the same resampled recordings.
+    """
+    return _cell_means(_cell_replicates(probs, labels, mask, unit, weights))
+
+
+def _cell_replicates(probs: np.ndarray, labels: np.ndarray, mask: np.ndarray, unit: np.ndarray,
+                     weights: np.ndarray) -> np.ndarray:
+    """(R, A, B) AUC of every cell under each row of ``weights``."""
+    _, a, b = probs.shape
+    cells = np.full((len(weights), a, b), np.nan)
+    for i in range(a):
+        for j in range(b):
+            known = np.asarray(mask[:, i, j], bool)
+            cells[:, i, j] = _auc_weighted(np.asarray(probs[known, i, j], np.float64),
+                                           np.asarray(labels[known, i, j]).astype(bool), unit[known], weights)
+    return cells
+
+
+def _cell_means(cells: np.ndarray) -> np.ndarray:
+    """(R,) mean over the defined cells of each replicate; NaN where none is."""
+    finite = np.isfinite(cells)
+    counts = finite.sum(axis=(1, 2))
+    sums = np.where(finite, cells, 0.0).sum(axis=(1, 2))
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def _percentiles(samples: np.ndarray, q: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:

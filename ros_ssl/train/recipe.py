@@ -109,6 +109,9 @@ class Recipe:
     init: str = ""
     # Train only the head on a frozen encoder (linear probe); needs ``init`` to be meaningful.
     freeze: bool = False
+    # With ``init`` naming a detector training run: start from its whole detector (checkpoints/best.pt,
+    # head included), so training continues that model (the learning loop's fine-tune).
+    init_head: bool = False
     eval_batch_size: int = 256
     # Bootstrap replicates for the confidence intervals of the final evaluation.
     bootstrap: int = 1000
@@ -141,6 +144,9 @@ class Recipe:
         check_field(not self.init or (Path(self.init) / "checkpoints" / "encoder.pt").is_file(), "init",
                     self.init, "a run directory holding checkpoints/encoder.pt "
                     "(from 'ros-ssl pretrain' or 'ros-ssl train')")
+        check_field(not self.init_head or (Path(self.init) / "checkpoints" / "best.pt").is_file(),
+                    "init_head", self.init_head,
+                    "false unless init names a training run holding checkpoints/best.pt")
         a = self.augment
         for name in ("flip", "grayscale", "noise"):
             check_field(0 <= getattr(a, name) <= 1, f"augment.{name}", getattr(a, name),

@@ -22,7 +22,12 @@ from ros_ssl import __version__
 from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.models import normalize
 from ros_ssl.train.augment import Augment, label_mirror
-from ros_ssl.train.checkpoint import build_detector, load_encoder_weights, save_checkpoint
+from ros_ssl.train.checkpoint import (
+    build_detector,
+    load_detector_weights,
+    load_encoder_weights,
+    save_checkpoint,
+)
 from ros_ssl.train.data import RecordingSplit, make_loader, split_recordings
 from ros_ssl.train.distributed import DistInfo, barrier, init_distributed, shutdown
 from ros_ssl.train.engine import Engine, EpochLog, EpochStats, Task
@@ -117,7 +122,8 @@ class DetectorTask(Task):
         cuda = info.device.type == "cuda"
         model = build_detector(config)
         if recipe.init and not resume:
-            load_encoder_weights(model, recipe.init, recipe.model)
+            load = load_detector_weights if recipe.init_head else load_encoder_weights
+            load(model, recipe.init, recipe.model)
         if recipe.freeze:
             model.encoder.requires_grad_(False)
         self.module = self.model = model

@@ -1,0 +1,101 @@
+"""What the sim-loop's bags say about each model: collisions per minute and the detector's swaps.
+
+The recorder also records the simulator's ground truth (/sim/ground_truth, /sim/world) and the
+detector's latched status (/detector/model: model id, SHA-256, swap figures). A status message tells
+which model drove from then on; the true poses and the world geometry tell when the robot touched an
+obstacle (its footprint's clearance below the footprint radius plus a margin). A collision is the start
+of such a contact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ros_ssl.bag.reader import BagReader
+from ros_ssl.bag.streams import TRUTH_TOPIC, WORLD_TOPIC
+from ros_ssl.sim.geometry import clearance
+from ros_ssl.sim.robot import DriveParams
+
+STATUS_TOPIC = "/detector/model"
+CONTACT_MARGIN = 0.003  # m: clearance within this of the footprint counts as touching
+Sample = tuple[int, str | None, float, float, float]  # log time, active model SHA-256, x, y, yaw
+
+
+@dataclass
+class ModelDriving:
+    """Driving time and collisions while one model (by SHA-256) ran, and its swap as the detector saw it."""
+
+    seconds: float = 0.0
+    collisions: int = 0
+    swapped: bool = False
+    swap_ms: float = 0.0
+    frames_dropped: int = 0
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.collisions / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class LoopBags:
+    by_sha: dict[str, ModelDriving] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def analyse_bags(bags: Iterable[Path]) -> LoopBags:
+    """Attribute each bag's driving and collisions to the model running at the time."""
+    out = LoopBags()
+    params = DriveParams()
+    active: str | None = None
+    for bag in bags:
+        world: dict[str, Any] | None = None
+        samples: list[Sample] = []
+        with BagReader(bag) as reader:
+            for m in reader.messages([STATUS_TOPIC, TRUTH_TOPIC, WORLD_TOPIC]):
+                if m.topic == STATUS_TOPIC:
+                    active = _status(out, json.loads(m.msg.data))
+                elif m.topic == WORLD_TOPIC:
+                    world = json.loads(m.msg.data)
+                else:
+                    p, q = m.msg.pose.pose.position, m.msg.pose.pose.orientation
+                    yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+                    samples.append((m.log_ns, active, p.x, p.y, yaw))
+        if world is not None and samples:
+            _collisions(out, world, samples, params)
+    return out
+
+
+def _status(out: LoopBags, status: dict[str, Any]) -> str | None:
+    out.statuses.append(status)
+    sha = str(status.get("sha256", "")) or None
+    if sha is not None:
+        driving = out.by_sha.setdefault(sha, ModelDriving())
+        if int(status.get("swaps", 0)) > 0 and not driving.swapped:
+            driving.swapped = True
+            driving.swap_ms = float(status.get("swap_ms", 0.0))
+            driving.frames_dropped = int(status.get("frames_dropped_during_swap", 0))
+    return sha
+
+
+def _collisions(out: LoopBags, world: dict[str, Any], samples: list[Sample], params: DriveParams) -> None:
+    t = np.array([s[0] for s in samples], np.int64)
+    xy = np.array([(s[2], s[3]) for s in samples])
+    yaw = np.array([s[4] for s in samples])
+    centre = xy + params.footprint_x * np.column_stack([np.cos(yaw), np.sin(yaw)])
+    r = params.footprint_radius
+    touching = clearance(world, centre, r + CONTACT_MARGIN) < r + CONTACT_MARGIN
+    starts = touching & ~np.concatenate([[False], touching[:-1]])
+    dt = np.diff(t, append=t[-1]) / 1e9
+    for k, (_, sha, *_rest) in enumerate(samples):
+        if sha is None:
+            continue
+        driving = out.by_sha.setdefault(sha, ModelDriving())
+        driving.seconds += float(min(dt[k], 1.0))  # a gap (between bags) is not driving time
+        driving.collisions += int(starts[k])
