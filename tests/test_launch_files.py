@@ -248,7 +248,8 @@ def test_detect_launch_loads_the_model_and_stops_cleanly(ros2: Path, tmp_path: P
                                                         model: Path) -> None:
     cmd = launch_cmd(ros2, "detect.launch.py", profile=profile, model=model)
     with session(cmd, plain_env(BASE_DOMAIN + 3), tmp_path / "launch.log") as run:
-        run.wait_for(rf"\[detector\]: model {re.escape(str(model))} ")
+        # "model <id> (<package path>, <variant>, <providers>)": the package the launch argument named
+        run.wait_for(rf"\[detector\]: model \S+ \({re.escape(str(model))}, fp32, ")
         log = stopped_cleanly(run, nodes=1)
     assert "[detector]: detector stopped: 0 frames" in log
 
