@@ -36,7 +36,7 @@ KNOWN = {
     "infer": {"model", "bag", "--out", "--variant", "--providers"},
     "run": {"nodeset", "--duration", "--out", "--model", "--config", "--rounds", "--quick"},
     "learn": {"--drop", "--models", "--dataset", "--holdout", "--work", "--recipe", "--epochs", "--lr",
-              "--tolerance", "--poll", "--once", "--config"},
+              "--retrain", "--tolerance", "--poll", "--once", "--config"},
     "models": set(),  # a group: list and rollback, exercised in tests/test_learner.py
 }
 

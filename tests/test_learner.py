@@ -92,6 +92,20 @@ def test_rounds_publish_atomically_keep_history_and_roll_back(tmp_path: Path, ba
     assert models.current() == "round_000" and models.history()[-1]["event"] == "rollback"
 
 
+def test_retrain_trains_each_round_from_scratch_on_every_recording(tmp_path: Path,
+                                                                  bags: dict[str, Path]) -> None:
+    learner = _learner(tmp_path, bags, tolerance=1.0, retrain=True)
+    for name in ("a", "b"):
+        _drop(tmp_path, bags[name])
+        result = learner.step()
+        assert result is not None and result.outcome == "published", result
+    assert result.bags == 2 and ModelsDir(tmp_path / "models").current() == "round_001"
+    run = json.loads((tmp_path / "models" / "round_001" / "metadata.json").read_text())["run"]["dir"]
+    cfg = (Path(run) / "config.yaml").read_text()
+    assert "init_head: false" in cfg and "init: ''" in cfg  # from scratch, not from round_000
+    assert len(load_dataset(tmp_path / "dataset").recordings) == 2
+
+
 def test_cut_bag_is_skipped_and_counted_never_labelled(tmp_path: Path, bags: dict[str, Path]) -> None:
     bag = _drop(tmp_path, bags["a"])
     mcap = next(bag.glob("*.mcap"))

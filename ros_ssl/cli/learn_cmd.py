@@ -44,6 +44,9 @@ def learn(
                                              "model).")] = "quick",
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per round (the round's budget).")] = 4,
     lr: Annotated[float, typer.Option(help="Fine-tuning peak learning rate.")] = 3e-3,
+    retrain: Annotated[bool, typer.Option(help="Train each round's candidate from scratch on the whole "
+                                               "dataset (--recipe) instead of fine-tuning the current "
+                                               "model.")] = False,
     tolerance: Annotated[float, typer.Option(help="Publish unless the held-out AUC falls more than this "
                                                   "below the current model's.")] = 0.01,
     poll: Annotated[float, typer.Option(help="Seconds between looks at the drop folder.")] = 5.0,
@@ -65,7 +68,7 @@ def learn(
     cfg = LearnerConfig(drop=drop, models=models, dataset=dataset, holdout=holdout,
                         work=work or dataset.with_name(dataset.name + ".learner"),
                         profile=load_profile(config or "sim"), recipe=load_recipe(recipe),
-                        finetune_epochs=epochs, finetune_lr=lr, tolerance=tolerance)
+                        finetune_epochs=epochs, finetune_lr=lr, tolerance=tolerance, retrain=retrain)
     learner = Learner(cfg, log=typer.echo)
     try:
         learner.watch(poll, once=once)

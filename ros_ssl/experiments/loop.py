@@ -54,6 +54,8 @@ class LoopConfig:
     recipe: str = "quick"
     finetune_epochs: int = 6
     finetune_lr: float = 3e-3
+    # Each round trains from scratch on every recording so far (see LearnerConfig.retrain).
+    retrain: bool = True
     tolerance: float = 0.02
     # Controller exploration: chance per second of a spell (8 s) driven by the data-collection policy.
     explore: float = 0.05
@@ -119,7 +121,7 @@ def run_loop(out: Path, profile: RobotProfile, cfg: LoopConfig, start_robot: Cal
     learner = Learner(LearnerConfig(
         drop=drop, models=out / "models", dataset=out / "dataset", holdout=holdout, work=out / "learner",
         profile=profile, recipe=load_recipe(cfg.recipe), finetune_epochs=cfg.finetune_epochs,
-        finetune_lr=cfg.finetune_lr, tolerance=cfg.tolerance), log=log)
+        finetune_lr=cfg.finetune_lr, tolerance=cfg.tolerance, retrain=cfg.retrain), log=log)
     results = [_expect_round(learner.step())]
     if results[0].outcome != "published":
         raise RosSslError(f"round 0 did not publish a model ({results[0].outcome}: {results[0].error})")

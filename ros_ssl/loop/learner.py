@@ -57,6 +57,10 @@ class LearnerConfig:
     finetune_lr: float = 3e-3
     # A candidate scoring below the current model by more than this is not published.
     tolerance: float = 0.01
+    # Train every round's candidate from scratch on the whole dataset instead of fine-tuning the current
+    # model. Measured on the sim-loop: fine-tuning on a few new worlds lowered held-out AUC (0.909 -> 0.836,
+    # 0.691) where training from scratch on the same data reached 0.978.
+    retrain: bool = False
     label_workers: int = 1
     publish_attempts: int = 3
 
@@ -205,7 +209,7 @@ class Learner:
             if stale.exists():
                 shutil.rmtree(stale)
         recipe = replace(self.cfg.recipe, val_fraction=0.0, test_fraction=0.0)
-        base = self._current_run()
+        base = None if self.cfg.retrain else self._current_run()
         if base is not None:
             recipe = replace(recipe, init=str(base), init_head=True, epochs=self.cfg.finetune_epochs,
                              lr=self.cfg.finetune_lr)
