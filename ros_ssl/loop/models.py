@@ -26,6 +26,7 @@ from typing import Any
 
 from ros_ssl.edge.package import METADATA, load_package
 from ros_ssl.errors import ModelPackageError, RosSslError
+from ros_ssl.fsync import fsync_path
 
 CURRENT = "current"
 HISTORY = "history.jsonl"
@@ -110,10 +111,10 @@ class ModelsDir:
         try:
             shutil.copytree(package, tmp)
             for f in tmp.iterdir():
-                _fsync(f)
-            _fsync(tmp)
+                fsync_path(f)
+            fsync_path(tmp)
             os.rename(tmp, self.package(model_id))
-            _fsync(self.path)
+            fsync_path(self.path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -126,11 +127,11 @@ class ModelsDir:
             tmp.unlink()
         if link.is_file() and not link.is_symlink():
             tmp.write_text(model_id + "\n")
-            _fsync(tmp)
+            fsync_path(tmp)
         else:
             os.symlink(model_id, tmp)
         os.replace(tmp, link)
-        _fsync(self.path)
+        fsync_path(self.path)
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one line to history.jsonl (flushed and fsynced)."""
@@ -177,11 +178,3 @@ class ModelsDir:
             return model_id
         why = "; ".join(problems) or "no earlier published package"
         raise ModelPackageError(f"nothing to roll back to in {self.path} (current {now}): {why}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
