@@ -14,9 +14,12 @@ import pytest
 
 from ros_ssl.bag import BagWriter
 from ros_ssl.bag import messages as M
+from ros_ssl.bag.reader import BagReader
+from ros_ssl.bag.streams import WORLD_TOPIC
 from ros_ssl.cli.run_cmd import loop_nodes
 from ros_ssl.experiments.loop import LoopConfig, RobotPaths, _summary, plot_loop
 from ros_ssl.experiments.loop_report import analyse_bags
+from ros_ssl.loop import drop_bags
 from ros_ssl.loop.learner import RoundResult
 from ros_ssl.nodes.controller import ControllerConfig
 from ros_ssl.nodes.recorder import RecorderConfig
@@ -97,5 +100,13 @@ def test_quick_sim_loop_swaps_models_without_restart_or_dropped_frame(tmp_path: 
     for row in rows:
         assert {k: type(v) for k, v in row.items()} == ROW_KEYS
     assert not rows[0]["swapped"] and rows[1]["swapped"] and rows[1]["frames_dropped_during_swap"] == 0
-    assert rows[1]["bags"] == 2 and rows[1]["frames"] > rows[0]["frames"]
+    # Round 1 drove in two new worlds (one bag each); the last bag is the drive on the final model.
+    assert rows[1]["bags"] == 3 and rows[1]["frames"] > rows[0]["frames"]
+    worlds = [_world_seed(b.path) for b in drop_bags(out / "drop")]
+    assert len(worlds) == 4 and len(set(worlds)) == 4, worlds
     assert (out / "loop.png").is_file() and (out / "models" / "current").is_symlink()
+
+
+def _world_seed(bag: Path) -> int:
+    with BagReader(bag) as reader:
+        return int(json.loads(next(iter(reader.messages([WORLD_TOPIC]))).msg.data)["seed"])

@@ -218,7 +218,8 @@ def test_bootstrap_by_recording_brackets_the_estimate() -> None:
 # --- recipes ----------------------------------------------------------------------------------------------
 
 def test_recipes_in_training_load_and_validate() -> None:
-    for name in ("quick", "paper_cnn", "resnet18", "mobilenet_v3_small", "quality", "quality_mobilenet"):
+    for name in ("quick", "loop", "paper_cnn", "resnet18", "mobilenet_v3_small", "quality",
+                 "quality_mobilenet"):
         assert load_recipe(name).epochs >= 1
 
 

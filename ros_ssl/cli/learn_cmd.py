@@ -41,7 +41,7 @@ def learn(
     work: Annotated[Path | None, typer.Option(help="Training runs, candidate packages and state.json "
                                                    "(default: DATASET.learner).")] = None,
     recipe: Annotated[str, typer.Option(help="Recipe of a model trained from scratch (no current "
-                                             "model).")] = "quick",
+                                             "model).")] = "loop",
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs per round (the round's budget).")] = 4,
     lr: Annotated[float, typer.Option(help="Fine-tuning peak learning rate.")] = 3e-3,
     retrain: Annotated[bool, typer.Option(help="Train each round's candidate from scratch on the whole "

@@ -50,8 +50,8 @@ MAX_POS_WEIGHT = 1000.0
 # Integer recipe fields -> inclusive [min, max].
 COUNT_LIMITS = {
     "epochs": (1, MAX_EPOCHS), "batch_size": (1, MAX_BATCH), "eval_batch_size": (1, MAX_BATCH),
-    "steps_per_epoch": (0, MAX_STEPS), "workers": (0, MAX_WORKERS), "seed": (0, MAX_SEED),
-    "split_seed": (0, MAX_SEED), "bootstrap": (0, MAX_BOOTSTRAP),
+    "steps_per_epoch": (0, MAX_STEPS), "still_every": (0, MAX_STEPS), "workers": (0, MAX_WORKERS),
+    "seed": (0, MAX_SEED), "split_seed": (0, MAX_SEED), "bootstrap": (0, MAX_BOOTSTRAP),
 }
 
 
@@ -96,6 +96,8 @@ class Recipe:
     split_seed: int = 0
     # Share of the training recordings whose labels are used (label-efficiency studies); at least one.
     train_fraction: float = 1.0
+    # Train on one frame in this many while the robot stands still (odometry unchanged); 0 = every frame.
+    still_every: int = 0
     seed: int = 0
     # DataLoader worker processes (0 = load in the training process).
     workers: int = 0

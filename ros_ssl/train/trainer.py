@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from ros_ssl import __version__
 from ros_ssl.data import Dataset, load_dataset
+from ros_ssl.data.thinning import thin_still
 from ros_ssl.models import normalize
 from ros_ssl.train.augment import Augment, label_mirror
 from ros_ssl.train.checkpoint import (
@@ -93,7 +94,7 @@ def _train(info: DistInfo, dataset: Path, out: Path, recipe: Recipe, resume: boo
     ds = load_dataset(dataset)
     split = split_recordings(ds, recipe.val_fraction, recipe.test_fraction, recipe.split_seed,
                              recipe.train_fraction)
-    train_idx, val_idx = ds.indices(split.train), ds.indices(split.val)
+    train_idx, val_idx = thin_still(ds, split.train, recipe.still_every), ds.indices(split.val)
     if not ds.mask[train_idx].any():
         raise TrainingError(f"dataset {dataset}: the training recordings have no known label; label more "
                             f"driving or check the profile's tolerances")
