@@ -77,6 +77,21 @@ def test_parse_errors_keep_the_first_line(tmp_path: Path) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_exponent_floats_pyyaml_reads_as_strings_are_numbers_where_a_number_is_wanted() -> None:
+    # PyYAML (YAML 1.1) returns these as strings; a float field takes them as numbers.
+    assert load_yaml("lr: 1e-3", "t") == {"lr": "1e-3"}
+    recipe = load_recipe(None, parse_overrides(["lr=1e-3", "weight_decay=5E-5", "augment.hue=.5e0"]))
+    assert (recipe.lr, recipe.weight_decay, recipe.augment.hue) == (0.001, 5e-5, 0.5)
+    profile = load_profile("sim").to_dict()
+    profile["camera"]["x"] = "2.5e-2"
+    assert profile_from_dict(profile).camera.x == 0.025
+    for bad in ("1e400", "1e-3x", "e5", "1e"):
+        with pytest.raises(ConfigError, match=r"recipe field lr is"):
+            load_recipe(None, {"lr": bad})
+    with pytest.raises(ConfigError, match=r"recipe field model is 1000\.0; expected a string"):
+        load_recipe(None, parse_overrides(["model=1.0e+3"]))  # a string field is never read as a number
+
+
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1.0e+999"])
 def test_non_finite_floats_are_refused(value: str) -> None:
     data = load_yaml(f"lr: {value}\n", "t")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 import types
 from collections.abc import Mapping, Sequence
@@ -239,7 +240,14 @@ def _coerce(hint: Any, value: Any, prefix: str, path: str) -> Any:
     raise TypeError(f"schema cannot build {path} of type {hint!r}")
 
 
+# YAML 1.1 (PyYAML) reads 1e-3, 1E5 and 1.5e3 as strings (it wants a dot and a signed exponent):
+# a float field takes them as the numbers everybody means.
+_EXPONENT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
 def _finite(value: Any) -> float:
+    if isinstance(value, str) and _EXPONENT.fullmatch(value):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Mismatch("a number")
     try:
