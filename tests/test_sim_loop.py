@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pytest
@@ -37,14 +38,17 @@ def _status(sha: str, swaps: int, swap_ms: float = 0.0) -> str:
                        "predictions_out": 1, "failures": 0, "last_error": ""})
 
 
-def _drive_bag(path: Path, xs: np.ndarray, statuses: dict[int, str]) -> Path:
-    """Truth poses along +x at 10 Hz, the world, and detector statuses at the given sample indices."""
+def _drive_bag(path: Path, xs: np.ndarray, statuses: dict[int, str], silent: range | None = None) -> Path:
+    """Truth poses along +x at 10 Hz, the world, detector statuses at the given sample indices, and a
+    controller command at every sample but those in ``silent`` (None: a bag without /cmd_vel)."""
     with BagWriter(path) as w:
         w.write("/sim/world", T0, M.string_msg(json.dumps(WORLD)))
         for k, x in enumerate(xs):
             t = T0 + k * 100_000_000
             if k in statuses:
                 w.write("/detector/model", t, M.string_msg(statuses[k]))
+            if silent is not None and k not in silent:
+                w.write("/cmd_vel", t - 1, M.twist_msg(0.1, 0.0))
             w.write("/sim/ground_truth", t, M.odometry_msg(t, "world", "base_link", float(x), 0.0, 0.0))
     return path
 
@@ -70,6 +74,20 @@ def test_collisions_and_swaps_are_attributed_to_the_model_driving(tmp_path: Path
     assert summary["rounds"][0]["collisions_per_min"] == pytest.approx(60 * 2 / a.seconds, abs=0.01)
     plot_loop(summary, tmp_path / "loop.png")
     assert (tmp_path / "loop.png").stat().st_size > 1000
+
+
+def test_collisions_during_an_exploration_spell_are_not_the_models() -> None:
+    # Model c's controller commands every sample but falls silent for 2 s (an exploration spell) in
+    # which the data-collection policy bumps into the cylinder twice; then c drives on and bumps once.
+    bump = np.array([0.2, 0.3, 0.38, 0.40, 0.2, 0.3, 0.38, 0.40, 0.2, 0.2])
+    xs = np.concatenate([np.full(10, -0.2), bump, np.full(10, -0.2), bump[:5], np.full(10, -0.2)])
+    with TemporaryDirectory() as tmp:
+        found = analyse_bags([_drive_bag(Path(tmp) / "b", xs, {0: _status("c" * 64, 1)},
+                                         silent=range(8, 28))])
+    c = found.by_sha["c" * 64]
+    assert c.collisions == 1
+    # 4.4 s of samples; the spell's 2 s, less the last command's 0.5 s in force, go to nobody.
+    assert c.seconds == pytest.approx(4.4 - 1.5, abs=0.11)
 
 
 def test_robot_side_parameters_are_valid_node_configurations() -> None:

@@ -94,6 +94,11 @@ def tf_msg(stamp_ns: int, transforms: Sequence[tuple[str, str, float, float, flo
     return TFMessage(transforms=out)
 
 
+def twist_msg(v: float, w: float) -> Twist:
+    """A velocity command (/cmd_vel): forward ``v`` m/s, turning ``w`` rad/s."""
+    return Twist(linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w)))
+
+
 def string_msg(text: str) -> String:
     return String(data=text)
 
@@ -103,4 +108,5 @@ __all__ = [
     "PoseWithCovariance", "Quaternion", "Range", "String", "TFMessage", "Time", "Transform",
     "TransformStamped", "Twist", "TwistWithCovariance", "Vector3",
     "compressed_msg", "header", "image_msg", "odometry_msg", "range_msg", "scan_msg", "string_msg", "tf_msg",
+    "twist_msg",
 ]

@@ -70,13 +70,13 @@ def node_set(name: str, profile: str, out: Path | None, model: Path | None, seed
 def loop_nodes(profile: str, paths: RobotPaths) -> dict[str, dict[str, Any]]:
     """The sim-loop's robot side (as ``launch/robot_loop.launch.py`` plus the simulator): node -> parameters.
 
-    The recorder also records the ground truth and the detector's status, from which the loop counts
-    collisions and swaps."""
+    The recorder also records the ground truth, the controller's commands and the detector's status,
+    from which the loop counts collisions (while the model drove) and swaps."""
     return {
         "simulator": {"profile": profile, "seed": paths.seed},
         "recorder": {"profile": profile, "out": str(paths.recording),
                      "drop_dir": str(paths.drop), "bag_prefix": "robot",
-                     "extra_topics": [*SIM_TOPICS, "/detector/model"]},
+                     "extra_topics": [*SIM_TOPICS, "/detector/model", "/cmd_vel"]},
         "detector": {"profile": profile, "models_dir": str(paths.models)},
         "controller": {"profile": profile, "explore": paths.explore},
     }
