@@ -34,6 +34,9 @@ from ros_ssl.errors import DatasetError
 from ros_ssl.io import StorageError, filesystem, local_copy, local_path, source_name
 from ros_ssl.label import bag_id, label_bags
 from ros_ssl.label.executors import Executor, ExecutorError, ExecutorKind, Finished, J, R
+from ros_ssl.ssl.data import ViewBatches, make_view_loader
+from ros_ssl.ssl.recipe import AugmentConfig as SslAugment
+from ros_ssl.ssl.transforms import MultiView, view_transform
 from ros_ssl.train.data import ShardSampler, make_loader, set_epoch
 
 PROFILE = load_profile("sim")
@@ -200,6 +203,22 @@ def test_shard_sampler_balances_and_loader_workers_reopen_by_path(tmp_path: Path
     assert sorted(rows.tolist()) == sorted(inner)  # what the workers read is what the sampler dealt
     # Workers get the path and the indices, never the opened dataset or its frames.
     assert len(pickle.dumps(loader.dataset)) < 4000
+
+
+def test_pretraining_ranks_read_whole_shards_too(tmp_path: Path) -> None:
+    dataset = _uneven_dataset(tmp_path / "ds")
+    ds = load_dataset(dataset)
+    views = MultiView([view_transform(SslAugment())] * 2)
+    ranks = []
+    for rank in (0, 1):
+        loader = make_view_loader(ViewBatches(dataset, np.arange(len(ds)), views), 5, recording=ds.recording,
+                                  seed=2, rank=rank, world_size=2)
+        set_epoch(loader, 1, seed=2)
+        assert isinstance(loader.sampler.sampler, ShardSampler)
+        ranks.append(np.concatenate([ids[:, 0].numpy() for _, ids in loader]))
+    shards = [set(ds.recording[r].tolist()) for r in ranks]
+    assert not shards[0] & shards[1] and shards[0] | shards[1] == set(range(len(SIZES)))
+    assert len(ranks[0]) == len(ranks[1])  # DDP steps in lockstep
 
 
 # ----------------------------------------------------------------------------------------------- Ray

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.ssl.transforms import MultiView
+from ros_ssl.train.data import ShardSampler
 
 
 class ViewBatches(torch.utils.data.Dataset[tuple[list[Tensor], Tensor]]):
@@ -91,18 +92,19 @@ class WorldMixSampler(Sampler[int]):
                 yield from group[pick].tolist()
 
 
-def make_view_loader(data: ViewBatches, batch_size: int, *, workers: int = 0, seed: int = 0, rank: int = 0,
-                     world_size: int = 1, recording: np.ndarray | None = None, worlds_per_batch: int = 0,
+def make_view_loader(data: ViewBatches, batch_size: int, *, recording: np.ndarray, workers: int = 0,
+                     seed: int = 0, rank: int = 0, world_size: int = 1, worlds_per_batch: int = 0,
                      pin_memory: bool = False) -> DataLoader[tuple[list[Tensor], Tensor]]:
-    """Shuffled full batches of views (RandomSampler, or DistributedSampler under torchrun; reshuffled each
-    epoch by ``ros_ssl.train.data.set_epoch``), or with ``worlds_per_batch`` batches of a few recordings
-    (``recording``: each position's recording) from a ``WorldMixSampler``."""
+    """Shuffled full batches of views (``recording``: each position's recording): RandomSampler, or under
+    torchrun a ``ShardSampler`` dealing whole recordings (shards) to the ranks, as the detector's loader
+    does (reshuffled each epoch by ``ros_ssl.train.data.set_epoch``); with ``worlds_per_batch``, batches
+    of a few recordings from a ``WorldMixSampler``."""
     n = len(data)
     inner: torch.utils.data.Sampler[int]
-    if worlds_per_batch > 0 and recording is not None:
+    if worlds_per_batch > 0:
         inner = WorldMixSampler(recording, batch_size, worlds_per_batch, seed * 1009 + rank)
     elif world_size > 1:
-        inner = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        inner = ShardSampler(recording, rank, world_size, shuffle=True, seed=seed)
     else:
         inner = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed))
     sampler = BatchSampler(inner, batch_size, drop_last=True)
