@@ -6,8 +6,10 @@ import math
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from mcap.exceptions import EndOfFile
 from mcap.reader import make_reader
 from mcap.records import Channel, Schema
 from mcap.stream_reader import StreamReader
@@ -57,15 +59,23 @@ def write_robot_bag(path: Path, profile: RobotProfile, seconds: float = 2.0, spe
     return path
 
 
-def decode_rosbag2(bag: Path) -> Counter[str]:
+def decode_rosbag2(bag: Path, killed: bool = False) -> Counter[str]:
     """Messages per topic of every ``.mcap`` file in ``bag``, each decoded by mcap-ros2-support from the
     schema stored in the file (not our types), after checking the schemas are what rosbag2 writes: one
     ``ros2msg`` schema per message type, ROS 2 definitions (no ROS 1 ``time``), a type hash per channel.
-    Records are scanned linearly, so a file cut short by a crash (no summary section) is checked too."""
+    Records are scanned linearly, so a file cut short by a crash (no summary section) is checked too;
+    with ``killed`` its last record may be cut mid-way (a kill -9 during a write), and what precedes
+    the cut is checked."""
     counts: Counter[str] = Counter()
     for file in sorted(bag.glob("*.mcap")):
+        records: list[Any] = []
         with open(file, "rb") as f:
-            records = list(StreamReader(f, skip_magic=False).records)
+            try:
+                for record in StreamReader(f, skip_magic=False).records:
+                    records.append(record)
+            except EndOfFile:
+                if not killed:
+                    raise
         schemas = {r.id: r for r in records if isinstance(r, Schema)}
         names = [r.name for r in schemas.values()]
         assert len(names) == len(set(names)), f"{file}: more than one schema per type: {sorted(names)}"

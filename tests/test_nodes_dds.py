@@ -121,7 +121,7 @@ def bag_messages(path: Path, killed: bool = False) -> tuple[dict[str, list[bytes
     for topic, data in mcap_messages(path):
         theirs.setdefault(topic, []).append(data)
     # Every message also decodes by its stored schema with the MCAP ROS 2 decoder, as ROS 2 tools read it.
-    assert decode_rosbag2(path) == Counter({t: len(v) for t, v in theirs.items()})
+    assert decode_rosbag2(path, killed) == Counter({t: len(v) for t, v in theirs.items()})
     return ours, theirs
 
 
