@@ -79,9 +79,7 @@ def analyse_bags(bags: Iterable[Path]) -> LoopBags:
                     yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
                     samples.append((m.log_ns, active, p.x, p.y, yaw))
         if world is not None and samples:
-            t = np.array([s[0] for s in samples], np.int64)
-            driven = _commanded(t, np.array(commands, np.int64)) if has_commands else np.ones(len(t), bool)
-            _collisions(out, world, samples, driven, params)
+            _collisions(out, world, samples, np.array(commands, np.int64) if has_commands else None, params)
     return out
 
 
@@ -106,9 +104,12 @@ def _status(out: LoopBags, status: dict[str, Any]) -> str | None:
     return sha
 
 
-def _collisions(out: LoopBags, world: dict[str, Any], samples: list[Sample], driven: np.ndarray,
+def _collisions(out: LoopBags, world: dict[str, Any], samples: list[Sample], commands: np.ndarray | None,
                 params: DriveParams) -> None:
+    """Driving time and collision starts per model; ``commands`` (log times) tell when the model drove,
+    None (no /cmd_vel in the bag) that it drove throughout."""
     t = np.array([s[0] for s in samples], np.int64)
+    driven = _commanded(t, commands) if commands is not None else np.ones(len(t), bool)
     xy = np.array([(s[2], s[3]) for s in samples])
     yaw = np.array([s[4] for s in samples])
     centre = xy + params.footprint_x * np.column_stack([np.cos(yaw), np.sin(yaw)])
