@@ -27,13 +27,12 @@ from ros_ssl.errors import ConfigError
 from ros_ssl.train.recipe import (
     MAX_BATCH,
     MAX_EPOCHS,
-    MAX_LR,
     MAX_SEED,
     MAX_STEPS,
-    MAX_WEIGHT_DECAY,
     MAX_WORKERS,
     check_counts,
     check_field,
+    check_optimiser,
     read_recipe,
 )
 
@@ -165,11 +164,7 @@ class PretrainRecipe:
         check_field(self.batch_size >= 2, "batch_size", self.batch_size,
                     ">= 2 (contrastive losses need negatives)")
         check_counts(self, COUNT_LIMITS)
-        check_field(0 < self.lr <= MAX_LR, "lr", self.lr, f"a positive number <= {MAX_LR:g}")
-        check_field(0 <= self.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay", self.weight_decay,
-                    f">= 0 and <= {MAX_WEIGHT_DECAY:g}")
-        check_field(0 <= self.warmup_epochs <= MAX_EPOCHS, "warmup_epochs", self.warmup_epochs,
-                    f">= 0 and <= {MAX_EPOCHS}")
+        check_optimiser(self)
         check_field(len(self.mean) == 3 and len(self.std) == 3 and all(0 < s <= 1 for s in self.std)
                     and all(abs(m) <= 1 for m in self.mean), "mean/std",
                     (self.mean, self.std), "three numbers each, |mean| <= 1, 0 < std <= 1")

@@ -123,11 +123,7 @@ class Recipe:
         """Check every field; raise ConfigError naming the first bad one."""
         check_field(self.model in ENCODER_NAMES, "model", self.model, f"one of {', '.join(ENCODER_NAMES)}")
         check_counts(self, COUNT_LIMITS)
-        check_field(0 < self.lr <= MAX_LR, "lr", self.lr, f"a positive number <= {MAX_LR:g}")
-        check_field(0 <= self.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay", self.weight_decay,
-                    f">= 0 and <= {MAX_WEIGHT_DECAY:g}")
-        check_field(0 <= self.warmup_epochs <= MAX_EPOCHS, "warmup_epochs", self.warmup_epochs,
-                    f">= 0 and <= {MAX_EPOCHS}")
+        check_optimiser(self)
         check_field(0 <= self.dropout < 1, "dropout", self.dropout, "in [0, 1)")
         check_field(self.pos_weight in ("none", "auto")
                     or (isinstance(self.pos_weight, float) and 0 < self.pos_weight <= MAX_POS_WEIGHT),
@@ -207,6 +203,15 @@ def recipe_from_dict(data: Any) -> Recipe:
 def check_field(ok: bool, where: str, value: object, expected: str) -> None:
     """Raise ConfigError ``recipe field WHERE is VALUE; expected EXPECTED`` unless ``ok``."""
     check(ok, "recipe", where, value, expected)
+
+
+def check_optimiser(recipe: Any) -> None:
+    """Check the fields the engine's AdamW and warm-up/cosine schedule read (both recipe kinds have them)."""
+    check_field(0 < recipe.lr <= MAX_LR, "lr", recipe.lr, f"a positive number <= {MAX_LR:g}")
+    check_field(0 <= recipe.weight_decay <= MAX_WEIGHT_DECAY, "weight_decay", recipe.weight_decay,
+                f">= 0 and <= {MAX_WEIGHT_DECAY:g}")
+    check_field(0 <= recipe.warmup_epochs <= MAX_EPOCHS, "warmup_epochs", recipe.warmup_epochs,
+                f">= 0 and <= {MAX_EPOCHS}")
 
 
 def check_counts(recipe: object, limits: Mapping[str, tuple[int, int]]) -> None:
