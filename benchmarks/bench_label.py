@@ -56,7 +56,8 @@ from ros_ssl.label import (
 )
 from ros_ssl.label.pipeline import _report, bag_id, label_bag_into, true_labels
 from ros_ssl.label.trajectory import NS as TRAJ_NS
-from ros_ssl.msgs.images import UndecodableImage, decode_image, decode_resized, encode_compressed, resize_rgb
+from ros_ssl.msgs.decode_quality import decode_quality, psnr
+from ros_ssl.msgs.images import UndecodableImage, encode_compressed, resize_rgb
 from ros_ssl.msgs.poses import wrap_angle
 
 cv2.setNumThreads(1)
@@ -215,59 +216,6 @@ def label_into_dataset(way: str, bag: Path, out: Path, profile: RobotProfile) ->
         return meta
     meta, _ = label_bag_into(bag, profile, writer.open_shard)
     return meta
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) over pixels and channels."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
-
-    def blur(v: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(v, (11, 11), 1.5)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(s.mean())
-
-
-def scene(seed: int, height: int = 240, width: int = 320) -> np.ndarray:
-    """A camera-like test image: smooth shading, texture at several scales, hard-edged boxes and lines."""
-    rng = np.random.default_rng(seed)
-    img = np.full((height, width, 3), 128.0, np.float32)
-    for sigma, amplitude in ((40, 80), (12, 40), (3, 25), (0.8, 12)):
-        noise = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 3)).astype(np.float32), (0, 0), sigma)
-        img += amplitude * noise / (noise.std() + 1e-9)
-    for _ in range(12):
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        colour = rng.integers(0, 256, 3).tolist()
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(5, 80)), y + int(rng.integers(5, 60))), colour, -1)
-        cv2.line(img, (int(rng.integers(0, width)), int(rng.integers(0, height))),
-                 (int(rng.integers(0, width)), int(rng.integers(0, height))), colour, int(rng.integers(1, 3)))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def decode_quality(quality: int, seeds: int = 6, size: tuple[int, int] = (80, 64)) -> dict[str, float]:
-    """PSNR / SSIM against the area-resized original of today's decode (full size + area resize) and of
-    ``decode_resized``, mean over ``seeds`` 320x240 scenes JPEG-encoded at ``quality``."""
-    out = {"psnr_full": 0.0, "psnr_new": 0.0, "ssim_full": 0.0, "ssim_new": 0.0}
-    for seed in range(seeds):
-        img = scene(seed)
-        ref = resize_rgb(img, *size)
-        msg = M.CompressedImage(header=M.header(1, "cam"), format="jpeg",
-                                data=encode_compressed(img, "jpeg", quality))
-        full = resize_rgb(decode_image(msg), *size)
-        new = decode_resized(msg, *size)
-        out["psnr_full"] += psnr(full, ref) / seeds
-        out["psnr_new"] += psnr(new, ref) / seeds
-        out["ssim_full"] += ssim(full, ref) / seeds
-        out["ssim_new"] += ssim(new, ref) / seeds
-    return out
 
 
 def bench_decode_quality() -> None:

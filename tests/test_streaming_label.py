@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 import simplejpeg
@@ -22,45 +21,13 @@ from ros_ssl.data.store import DatasetWriter
 from ros_ssl.errors import BagError
 from ros_ssl.label import label_bag
 from ros_ssl.label.pipeline import label_bag_into
+from ros_ssl.msgs.decode_quality import decode_quality, scene
 from ros_ssl.msgs.images import decode_image, decode_resized, encode_compressed, halves_well, resize_rgb
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
 PROFILE = load_profile("sim")
 SIZE = (PROFILE.image.width, PROFILE.image.height)
-
-
-def scene(seed: int, height: int = 240, width: int = 320) -> np.ndarray:
-    """Camera-like: smooth shading, texture at several scales, hard-edged boxes and lines."""
-    rng = np.random.default_rng(seed)
-    img = np.full((height, width, 3), 128.0, np.float32)
-    for sigma, amplitude in ((40, 80), (12, 40), (3, 25), (0.8, 12)):
-        noise = cv2.GaussianBlur(rng.normal(0, 1, (height, width, 3)).astype(np.float32), (0, 0), sigma)
-        img += amplitude * noise / (noise.std() + 1e-9)
-    for _ in range(12):
-        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
-        colour = rng.integers(0, 256, 3).tolist()
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(5, 80)), y + int(rng.integers(5, 60))), colour, -1)
-        cv2.line(img, (int(rng.integers(0, width)), int(rng.integers(0, height))),
-                 (int(rng.integers(0, width)), int(rng.integers(0, height))), colour, int(rng.integers(1, 3)))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM (Gaussian window sigma 1.5, K1 0.01, K2 0.03)."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
-
-    def blur(v: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(v, (11, 11), 1.5)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    return float((((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))).mean())
 
 
 def jpeg_msg(rgb: np.ndarray, quality: int = 90) -> M.CompressedImage:
@@ -157,16 +124,9 @@ def test_a_bag_that_changes_between_reads_aborts_its_shard(tmp_path, monkeypatch
 def test_half_size_decode_is_no_worse_than_full_decode_plus_area_resize():
     """Against the area-resized uncompressed image: better at usual camera qualities, equal at 50."""
     for quality, margin in ((50, 0.1), (75, 0.0), (90, 0.0), (95, 0.0)):
-        full_psnr = new_psnr = full_ssim = new_ssim = 0.0
-        for seed in range(3):
-            img = scene(seed)
-            ref = resize_rgb(img, *SIZE)
-            msg = jpeg_msg(img, quality)
-            full, new = resize_rgb(decode_image(msg), *SIZE), decode_resized(msg, *SIZE)
-            full_psnr, new_psnr = full_psnr + psnr(full, ref), new_psnr + psnr(new, ref)
-            full_ssim, new_ssim = full_ssim + ssim(full, ref), new_ssim + ssim(new, ref)
-        assert new_psnr / 3 >= full_psnr / 3 - margin, quality
-        assert new_ssim >= full_ssim - 0.001, quality
+        r = decode_quality(quality, seeds=3, size=SIZE)
+        assert r["psnr_new"] >= r["psnr_full"] - margin, quality
+        assert r["ssim_new"] >= r["ssim_full"] - 0.001 / 3, quality  # summed over 3 scenes: within 0.001
 
 
 def test_only_4_2_0_jpegs_big_enough_are_decoded_at_half_size(monkeypatch):
