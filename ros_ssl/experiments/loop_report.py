@@ -13,7 +13,6 @@ A bag without /cmd_vel (recorded before the loop recorded it) counts all its tim
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 from ros_ssl.bag.reader import BagReader
 from ros_ssl.bag.streams import TRUTH_TOPIC, WORLD_TOPIC
+from ros_ssl.msgs.poses import odometry_pose
 from ros_ssl.sim.geometry import clearance
 from ros_ssl.sim.robot import DriveParams
 
@@ -53,7 +53,6 @@ class ModelDriving:
 @dataclass
 class LoopBags:
     by_sha: dict[str, ModelDriving] = field(default_factory=dict)
-    statuses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def analyse_bags(bags: Iterable[Path]) -> LoopBags:
@@ -75,9 +74,7 @@ def analyse_bags(bags: Iterable[Path]) -> LoopBags:
                 elif m.topic == CMD_TOPIC:
                     commands.append(m.log_ns)
                 else:
-                    p, q = m.msg.pose.pose.position, m.msg.pose.pose.orientation
-                    yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
-                    samples.append((m.log_ns, active, p.x, p.y, yaw))
+                    samples.append((m.log_ns, active, *odometry_pose(m.msg)))
         if world is not None and samples:
             _collisions(out, world, samples, np.array(commands, np.int64) if has_commands else None, params)
     return out
@@ -93,7 +90,6 @@ def _commanded(t: np.ndarray, commands: np.ndarray) -> np.ndarray:
 
 
 def _status(out: LoopBags, status: dict[str, Any]) -> str | None:
-    out.statuses.append(status)
     sha = str(status.get("sha256", "")) or None
     if sha is not None:
         driving = out.by_sha.setdefault(sha, ModelDriving())

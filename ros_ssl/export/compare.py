@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ros_ssl.data.frames import FrameView
 from ros_ssl.edge.runtime import EdgeModel
 
 
@@ -46,7 +47,7 @@ def latency_ms(fn: Callable[[], object], repeats: int = 200, warmup: int = 20) -
     return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
-def predict_all(model: EdgeModel, frames: np.ndarray, batch: int = 256) -> np.ndarray:
+def predict_all(model: EdgeModel, frames: np.ndarray | FrameView, batch: int = 256) -> np.ndarray:
     """(N, A, B) probabilities for (N, H, W, 3) uint8 frames, in batches."""
     return np.concatenate([model.predict(frames[i:i + batch]) for i in range(0, len(frames), batch)])
 

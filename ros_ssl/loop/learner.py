@@ -26,6 +26,7 @@ from typing import Any
 
 from ros_ssl.config.profile import RobotProfile
 from ros_ssl.data import Dataset, load_dataset
+from ros_ssl.data.store import shard_dirs
 from ros_ssl.errors import RosSslError
 from ros_ssl.export.run import export_run
 from ros_ssl.label import pipeline
@@ -156,9 +157,8 @@ class Learner:
         self.log(f"skipped bag {bag_id}: {reason}")
 
     def _dataset_ids(self) -> list[str]:
-        if not self.cfg.dataset.is_dir():
-            return []
-        return [r["id"] for r in load_dataset(self.cfg.dataset).recordings]
+        """Ids of the dataset's complete recordings: its shard folders' names (nothing is loaded)."""
+        return [d.name for d in shard_dirs(self.cfg.dataset)]
 
     def pending(self) -> bool:
         """True when the dataset holds recordings the last finished round did not train on."""

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ros_ssl.edge.package import METADATA, load_package
+from ros_ssl.edge.swap import CURRENT, read_current
 from ros_ssl.errors import ModelPackageError, RosSslError
 from ros_ssl.fsync import fsync_path
 
-CURRENT = "current"
 HISTORY = "history.jsonl"
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -52,12 +52,8 @@ class ModelsDir:
 
     def current(self) -> str | None:
         """The id ``current`` names (symlink target or pointer file), or None without one."""
-        link = self.path / CURRENT
-        if link.is_symlink():
-            return Path(os.readlink(link)).name
-        if link.is_file():
-            return link.read_text().strip() or None
-        return None
+        found = read_current(self.path)
+        return found[0] if found else None
 
     def package(self, model_id: str) -> Path:
         return self.path / model_id
