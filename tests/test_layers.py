@@ -18,7 +18,7 @@ ROOT = Path(ros_ssl.__file__).parent
 
 # Sub-package (or top-level module) of ros_ssl -> layer. A new package must be placed here.
 PACKAGE_LAYER = {
-    "__init__": "core", "errors": "core", "lifetime": "core", "fsync": "core",
+    "__init__": "core", "errors": "core", "lifetime": "core", "fsync": "core", "checksum": "core",
     "config": "core", "msgs": "core", "bag": "core", "label": "core", "data": "core", "sim": "core",
     "io": "core",
     "edge": "edge",

@@ -255,9 +255,3 @@ def read_checked(path: Path, header: Header, shard: Path, info: ShardInfo, name:
     return np.frombuffer(data, ARRAYS[name].dtype).reshape(info.rows, *header.tail(name))
 
 
-def file_sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()

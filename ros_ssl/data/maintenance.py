@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ros_ssl.checksum import sha256_file
 from ros_ssl.config.profile import profile_from_dict
 from ros_ssl.data.format1 import MANIFEST, convert_hint, read_flat
 from ros_ssl.data.layout import (
@@ -22,7 +23,6 @@ from ros_ssl.data.layout import (
     SMALL,
     ShardDamage,
     damaged,
-    file_sha256,
     read_checked,
     read_header,
     unique_suffix,
@@ -71,7 +71,7 @@ def verify_dataset(path: str | Path) -> Verification:
             s = open_shard(path, header, d)
             for name in SMALL:
                 read_checked(path, header, s.dir, s.info, name)
-            if file_sha256(d / "frames.bin") != s.info.sha256["frames"]:
+            if sha256_file(d / "frames.bin") != s.info.sha256["frames"]:
                 raise damaged(path, d.name, "frames.bin does not match its sha256 (its content changed)")
         except ShardDamage as err:
             out.damaged.append(Problem(d, err.problem))

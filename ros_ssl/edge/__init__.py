@@ -7,6 +7,7 @@ Example::
     probs = model.predict(rgb)                             # (sensors, distances), probabilities
 """
 
+from ros_ssl.checksum import sha256_file
 from ros_ssl.edge.config import EdgeConfig, TensorRtConfig, edge_config_from_dict, load_edge_config
 from ros_ssl.edge.package import (
     CHECKSUMS,
@@ -19,7 +20,6 @@ from ros_ssl.edge.package import (
     ModelPackage,
     OutputSpec,
     load_package,
-    sha256_file,
     write_checksums,
     write_metadata,
 )

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ros_ssl.checksum import sha256_file
 from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.errors import ConfigError, ModelPackageError
 
@@ -129,14 +130,6 @@ class ModelPackage:
                                     f"{self.metadata.files[variant].sha256[:12]}...; the file was changed "
                                     f"or belongs to another export")
         return file
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_package(path: str | Path) -> ModelPackage:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ros_ssl import __version__
+from ros_ssl.checksum import sha256_file
 from ros_ssl.config.geometry import LabelGeometry
 from ros_ssl.edge.config import EdgeConfig
 from ros_ssl.edge.package import (
@@ -32,7 +33,6 @@ from ros_ssl.edge.package import (
     ModelFile,
     ModelMetadata,
     OutputSpec,
-    sha256_file,
     write_metadata,
 )
 from ros_ssl.edge.runtime import EdgeModel
