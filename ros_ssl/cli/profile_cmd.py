@@ -63,15 +63,15 @@ def check(
     """Dry-run labelling of BAGS with the profile (coverage, costly limits); check poses, clock, odometry."""
     from ros_ssl.config import load_profile
     from ros_ssl.label.checks import run_checks
-    from ros_ssl.label.dryrun import dry_run, format_dry_run, load_streams, write_dry_run
+    from ros_ssl.label.dryrun import dry_run_streams, format_dry_run, load_streams, write_dry_run
 
     profile = load_profile(config)
-    run = dry_run(bags, profile)
+    loaded = [load_streams(bag, profile) for bag in bags]  # each bag read once, for both parts
+    run = dry_run_streams(loaded, profile)
     typer.echo(format_dry_run(run))
     if out is not None:
         txt, png = write_dry_run(run, out)
         typer.echo(f"wrote {txt} and {png}")
-    for bag in bags:
-        streams, synthetic = load_streams(bag, profile)
+    for bag, (streams, synthetic) in zip(bags, loaded, strict=True):
         typer.echo(f"checks of {bag}:")
         typer.echo(run_checks(streams, profile, camera=not synthetic).format())
