@@ -31,14 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from ros_ssl.data import load_dataset
+from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.data.layout import HEADER, SHARDS
 from ros_ssl.errors import ConfigError
-from ros_ssl.experiments.study_report import Cell, summarise, write_report
+from ros_ssl.experiments.study_report import SCRATCH, Cell, summarise, write_report
 from ros_ssl.ssl.recipe import METHOD_PARAMS, load_pretrain_recipe
 from ros_ssl.train.recipe import Recipe, load_recipe
 
-SCRATCH = "scratch"
 MODES = ("finetune", "probe")
 SCORES = "test_scores.npy"
 
@@ -128,6 +127,7 @@ def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None =
         "bootstrap": 0, "test_fraction": 0.0})
     seeds = [config.seed + k for k in range(config.seeds)]
     test = load_dataset(views["test"])
+    ssl_frames = len(load_dataset(views["ssl"]))
     cells: list[Cell] = []
     summary: dict[str, Any] = {}
 
@@ -140,7 +140,7 @@ def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None =
         details.update({"config": asdict(config), "dataset": str(dataset), "timings": timings,
                         "split": {"labelled": split.labelled, "test": split.test,
                                   "unlabelled": split.unlabelled,
-                                  "ssl_frames": len(load_dataset(views["ssl"]))}})
+                                  "ssl_frames": ssl_frames}})
         write_report(out, summary, details)
 
     for seed in seeds:
@@ -156,17 +156,18 @@ def run_study(out: str | Path, config: StudyConfig, dataset: str | Path | None =
             for mode in config.modes:
                 for encoder, init in inits.items():
                     run = out / "runs" / f"{encoder}_{mode}_{_pct(fraction)}_s{seed}"
-                    if not (run / SCORES).is_file():
+                    new = not (run / SCORES).is_file()  # else scored by an earlier, interrupted study
+                    if new:
                         t = time.perf_counter()
                         shutil.rmtree(run, ignore_errors=True)  # an interrupted run starts over
                         recipe = _run_recipe(base, config, encoder, init, mode, fraction, seed)
-                        _train_and_score(views["labelled"], views["test"], run, recipe, progress)
+                        _train_and_score(views["labelled"], test, run, recipe, progress)
                         record(run.name + "_s", t)
                         log(f"study: {run.name} done in {timings[run.name + '_s']:.0f} s")
                     cells.append(Cell(encoder, mode, fraction, seed, run / SCORES))
-                    report()
-    if not cells:
-        report()
+                    if new:
+                        report()  # the report so far
+    report()
     return summary
 
 
@@ -213,7 +214,7 @@ def _run_recipe(base: Recipe, config: StudyConfig, encoder: str, init: str, mode
                    lr=config.probe_lr if probe else base.lr).validate()
 
 
-def _train_and_score(labelled: Path, test: Path, run: Path, recipe: Recipe, progress: bool) -> None:
+def _train_and_score(labelled: Path, test: Dataset, run: Path, recipe: Recipe, progress: bool) -> None:
     """Train on the labelled view, then save the best checkpoint's logits on every test frame (float16)."""
     import torch
 
@@ -225,8 +226,7 @@ def _train_and_score(labelled: Path, test: Path, run: Path, recipe: Recipe, prog
     train(labelled, run, recipe, progress=progress)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, run_config = load_detector(run, "best", device)
-    ds = load_dataset(test)
-    loader = make_loader(ds.path, np.arange(len(ds)), recipe.eval_batch_size, shuffle=False)
+    loader = make_loader(test.path, np.arange(len(test)), recipe.eval_batch_size, shuffle=False)
     scores = predict(model, loader, device, run_config.mean, run_config.std, progress)
     logits = np.empty_like(scores["logits"])
     logits[scores["index"]] = scores["logits"]
