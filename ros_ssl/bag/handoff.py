@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ros_ssl.bag.recording import MIB, RecordingBag, SplitPolicy, TopicSpec
 from ros_ssl.errors import BagError, ConfigError
-from ros_ssl.fsync import fsync_path
+from ros_ssl.fsync import copy_into_place, fsync_path
 
 INCOMING = ".incoming-"
 _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -177,16 +177,7 @@ def hand_off(bag: Path, drop: Path, fsync: bool = True) -> Path:
     except OSError as err:
         if err.errno != errno.EXDEV:
             raise
-        staging = drop / f"{INCOMING}{bag.name}"
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(bag, staging)
-        if fsync:
-            for file in staging.iterdir():
-                fsync_path(file)
-            fsync_path(staging)
-        os.rename(staging, target)
-        if fsync:
-            fsync_path(drop)
+        copy_into_place(bag, drop / f"{INCOMING}{bag.name}", target, fsync)
         shutil.rmtree(bag)
         return target
     if fsync:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 from ros_ssl.checksum import sha256_file
 from ros_ssl.config.geometry import GeometryKind, LabelGeometry
 from ros_ssl.errors import ConfigError, ModelPackageError
+from ros_ssl.fsync import write_atomic
 
 FORMAT = "ros_ssl.model/1"
 METADATA = "metadata.json"
@@ -188,7 +188,7 @@ def write_metadata(path: str | Path, metadata: ModelMetadata) -> Path:
     """Write ``metadata.json``, then seal it with the model files in ``checksums.sha256``; each atomically
     (a reader never sees half a file; between the two it sees a package that fails its check)."""
     file = Path(path) / METADATA
-    _write_atomic(file, json.dumps(metadata.to_dict(), indent=1))
+    write_atomic(file, json.dumps(metadata.to_dict(), indent=1))
     write_checksums(path, [f.path for f in metadata.files.values()])
     return file
 
@@ -197,17 +197,7 @@ def write_checksums(path: str | Path, model_files: Iterable[str]) -> Path:
     """Write ``checksums.sha256`` over ``metadata.json`` and ``model_files`` (names inside ``path``)."""
     path = Path(path)
     names = [METADATA, *model_files]
-    return _write_atomic(path / CHECKSUMS, "".join(f"{sha256_file(path / n)}  {n}\n" for n in names))
-
-
-def _write_atomic(file: Path, text: str) -> Path:
-    tmp = file.with_name(file.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, file)
-    return file
+    return write_atomic(path / CHECKSUMS, "".join(f"{sha256_file(path / n)}  {n}\n" for n in names))
 
 
 def metadata_from_dict(data: Any, where: str | Path) -> ModelMetadata:

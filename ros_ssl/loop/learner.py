@@ -16,7 +16,6 @@ if its size changes); a model that fails export, parity or checksums is never pu
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from ros_ssl.data import Dataset, load_dataset
 from ros_ssl.data.store import shard_dirs
 from ros_ssl.errors import RosSslError
 from ros_ssl.export.run import export_run
+from ros_ssl.fsync import write_atomic
 from ros_ssl.label import pipeline
 from ros_ssl.loop.drop import bag_problem, drop_bags
 from ros_ssl.loop.models import ModelsDir, PublishError, verify_package
@@ -102,12 +102,8 @@ class LearnerState:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w") as f:
-            json.dump({"rounds": [asdict(r) for r in self.rounds], "skipped": self.skipped}, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps({"rounds": [asdict(r) for r in self.rounds], "skipped": self.skipped},
+                                      indent=1))
 
 
 class Learner:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 from ros_ssl.edge.package import METADATA, load_package
 from ros_ssl.edge.swap import CURRENT, read_current
 from ros_ssl.errors import ModelPackageError, RosSslError
-from ros_ssl.fsync import fsync_path
+from ros_ssl.fsync import copy_into_place, fsync_path
 
 HISTORY = "history.jsonl"
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -101,19 +100,7 @@ class ModelsDir:
 
     def _copy_in(self, package: Path, model_id: str) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        tmp = self.path / f".tmp-{model_id}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        try:
-            shutil.copytree(package, tmp)
-            for f in tmp.iterdir():
-                fsync_path(f)
-            fsync_path(tmp)
-            os.rename(tmp, self.package(model_id))
-            fsync_path(self.path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        copy_into_place(package, self.path / f".tmp-{model_id}", self.package(model_id))
 
     def set_current(self, model_id: str) -> None:
         """Point ``current`` at ``model_id`` in one atomic replace (a symlink; a pointer file if there
