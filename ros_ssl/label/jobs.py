@@ -12,9 +12,9 @@ from typing import Any
 
 from ros_ssl.config.profile import RobotProfile
 from ros_ssl.data.location import shard_writer
-from ros_ssl.io import local_copy, local_path, source_name
+from ros_ssl.io import local_copy
 from ros_ssl.label.executors import describe
-from ros_ssl.label.pipeline import bag_id, label_bag_into
+from ros_ssl.label.pipeline import label_bag_into
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,11 @@ def label_to_shard(job: BagJob) -> BagOutcome:
     """Label ``job.source`` and commit its shard; any error becomes the outcome instead of being raised."""
     try:
         with local_copy(job.source) as path:
-            meta, added = label_bag_into(
-                path, job.profile, lambda head: shard_writer(job.dataset, recording_meta(head, job.source)))
-        meta = recording_meta(meta, job.source)
+            meta, added = label_bag_into(path, job.profile, lambda head: shard_writer(job.dataset, head),
+                                         source=job.source)
     except Exception as err:  # noqa: BLE001 - one broken bag must not stop the others
         return BagOutcome(job.source, error=describe(err))
     return BagOutcome(job.source, meta, added)
 
 
-def recording_meta(meta: dict[str, Any], source: str) -> dict[str, Any]:
-    """``meta`` (or the head of it) of a bag labelled from a temporary copy, named after its URL: id, bag,
-    and group where the group is the id."""
-    if local_path(source) is not None:
-        return meta
-    rid = bag_id(source)
-    group = rid if meta.get("group") == meta.get("id") else meta.get("group")
-    return dict(meta, id=rid, group=group, bag=source_name(source))
 

@@ -116,15 +116,16 @@ def label_bag(path: str | Path, profile: RobotProfile) -> tuple[dict[str, np.nda
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, meta
 
 
-def label_bag_into(path: str | Path, profile: RobotProfile,
-                   open_shard: Callable[[dict[str, Any]], ShardSink]) -> tuple[dict[str, Any], bool]:
+def label_bag_into(path: str | Path, profile: RobotProfile, open_shard: Callable[[dict[str, Any]], ShardSink],
+                   source: str | Path | None = None) -> tuple[dict[str, Any], bool]:
     """Label one bag into its own shard, frames decoded and appended ``CHUNK_FRAMES`` at a time.
 
-    ``open_shard`` gets the recording's id, group and bag (e.g. ``DatasetWriter.open_shard``); the shard
-    is committed with the report, or aborted on any error. Returns ``label_bag``'s meta and whether the
-    shard was added (False: another writer committed this recording first).
+    ``open_shard`` gets the recording's id, group and bag (e.g. ``DatasetWriter.open_shard``), named
+    after ``source`` (default ``path``; a URL when ``path`` is its local copy); the shard is committed
+    with the report, or aborted on any error. Returns ``label_bag``'s meta and whether the shard was
+    added (False: another writer committed this recording first).
     """
-    prep = _prepare(path, profile)
+    prep = _prepare(path, profile, source)
     shard = open_shard(dict(prep.head))
     try:
         meta = _stream(prep, shard.append)
@@ -135,8 +136,10 @@ def label_bag_into(path: str | Path, profile: RobotProfile,
     return meta, added
 
 
-def _prepare(path: str | Path, profile: RobotProfile) -> _Prepared:
-    """First read: the small streams, labels and the per-frame rows of every frame with a pose."""
+def _prepare(path: str | Path, profile: RobotProfile, source: str | Path | None = None) -> _Prepared:
+    """First read: the small streams, labels and the per-frame rows of every frame with a pose; the
+    recording is named after ``source`` (default ``path``)."""
+    source = path if source is None else source
     streams = read_streams(path, profile)
     labelled = label_streams(streams, profile)
     _, frames, labels, _ = labelled
@@ -150,10 +153,9 @@ def _prepare(path: str | Path, profile: RobotProfile) -> _Prepared:
         "stamps": stamps_ns / NS,
         "poses": np.column_stack([pose[:, :2], wrap_angle(pose[:, 2])]) if len(pose) else np.zeros((0, 3)),
     }
-    rid = bag_id(path)
+    rid = bag_id(source)
     seed = (streams.world or {}).get("seed")
-    head = {"id": rid, "group": f"world-{seed}" if seed is not None else rid,
-            "bag": str(Path(path).resolve())}
+    head = {"id": rid, "group": f"world-{seed}" if seed is not None else rid, "bag": source_name(source)}
     return _Prepared(path, profile, streams, labelled, rows, head)
 
 
