@@ -88,6 +88,10 @@ class RemoteDataset:
         found = self.fs.glob(self._path(SHARDS, "*", MARKER))
         return sorted(str(p).rstrip("/").split("/")[-2] for p in found)
 
+    def is_complete(self, rid: str) -> bool:
+        """Whether the shard of recording ``rid`` has its marker (one lookup, not a listing)."""
+        return bool(self.fs.exists(self._path(SHARDS, rid, MARKER)))
+
     def shard_description(self, rid: str) -> bytes:
         return self.read(SHARDS, rid, SHARD_FILE)
 
@@ -170,7 +174,7 @@ class RemoteShardWriter:
         """Upload the shard; False if the store already holds a complete shard of this recording."""
         try:
             self.shard.commit(report)
-            if self.id in self.remote.complete_ids():
+            if self.remote.is_complete(self.id):
                 return False
             self.remote.upload_shard(self.staging / SHARDS / self.id)
             return True
