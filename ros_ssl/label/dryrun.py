@@ -82,8 +82,9 @@ def dry_run(paths: Sequence[str | Path], profile: RobotProfile, relax: bool = Tr
 
 
 def dry_run_streams(loaded: Sequence[tuple[Streams, bool]], profile: RobotProfile, relax: bool = True,
-                    max_frames: int | None = None) -> DryRun:
-    """``dry_run`` on streams already read (``load_streams``), e.g. to try many label settings."""
+                    max_frames: int | None = None, score: bool = True) -> DryRun:
+    """``dry_run`` on streams already read (``load_streams``), e.g. to try many label settings;
+    ``score=False`` skips the scoring against simulator truth (ray casts) when only coverage counts."""
     geometry = profile.label_geometry()
     shape = (len(geometry.sensors), len(geometry.distances)) if not geometry.is_grid else (
         len(geometry.x), len(geometry.y))
@@ -100,10 +101,11 @@ def dry_run_streams(loaded: Sequence[tuple[Streams, bool]], profile: RobotProfil
         out.frames += len(streams.camera_ns)
         out.frames_dropped.update(REASON_KEYS[Reason(int(r))] for r in frames.reason if r != Reason.OK)
         out.known += labels.mask.sum(axis=0)
-        truth = true_labels(streams, profile, streams.camera_ns, labels.labels.shape[1:])
-        scored = labels.mask & (truth != UNKNOWN_TRUTH)
-        out.scored += scored.sum(axis=0)
-        out.correct += (scored & (labels.labels == truth)).sum(axis=0)
+        if score:
+            truth = true_labels(streams, profile, streams.camera_ns, labels.labels.shape[1:])
+            scored = labels.mask & (truth != UNKNOWN_TRUTH)
+            out.scored += scored.sum(axis=0)
+            out.correct += (scored & (labels.labels == truth)).sum(axis=0)
         if relax:
             base = int(labels.mask.sum())
             for name, factor in RELAXED:

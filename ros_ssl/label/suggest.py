@@ -249,7 +249,8 @@ def _choose_distances(loaded: Sequence[tuple[Streams, bool]], profile: RobotProf
     """Farthest distance (5 cm steps) at which at least DISTANCE_COVERAGE of the frames get a label."""
     stop = 2.0 if profile.proximity.obstacle_threshold > 0.2 else 1.0
     probe = with_labels(profile, distance_start=0.0, distance_stop=stop, distance_step=0.01)
-    cov = dry_run_streams(loaded, probe, relax=False, max_frames=MAX_FRAMES).coverage.mean(axis=0)
+    run = dry_run_streams(loaded, probe, relax=False, max_frames=MAX_FRAMES, score=False)
+    cov = run.coverage.mean(axis=0)
     d = np.asarray(probe.labels.distances())
     ok = np.flatnonzero(cov >= DISTANCE_COVERAGE)
     far = round(max(0.1, math.floor(float(d[ok[-1]]) / 0.05 + 1e-9) * 0.05), 2) if len(ok) else 0.1
@@ -269,7 +270,7 @@ def _choose_window(loaded: Sequence[tuple[Streams, bool]], profile: RobotProfile
     longest = min(max(WINDOWS), max(sug.measures.duration_s, WINDOWS[0]))
     windows = [w for w in WINDOWS if w < longest] + [longest]
     known = [int(dry_run_streams(loaded, with_labels(profile, window_s=w), relax=False,
-                                     max_frames=MAX_FRAMES).known.sum()) for w in windows]
+                                 max_frames=MAX_FRAMES, score=False).known.sum()) for w in windows]
     top = max(known[-1], 1)
     chosen = next(w for w, k in zip(windows, known, strict=True) if k >= WINDOW_SHARE * top)
     k = known[windows.index(chosen)]
