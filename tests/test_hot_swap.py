@@ -134,6 +134,32 @@ def test_swap_happens_between_frames_and_no_frame_goes_without_prediction(models
     np.testing.assert_allclose(swapper.take().predict(frame(5)), expected_b, rtol=1e-5, atol=1e-6)
 
 
+def test_dropped_frames_count_only_frames_started_in_the_swap_window(models: Path) -> None:
+    """A request that lands while a frame is in flight (the detector is between frame_in and
+    prediction_out) must not count that frame's prediction against the window; a frame skipped inside
+    the window (bad message, NaN output) counts as dropped; frames skipped before the request do not."""
+    a = load(models / "a")
+    swapper = ModelSwapper(ActiveModel(a, "a", models / "a"), load)
+    swapper.take()
+    swapper.frame_in()  # skipped before any request: not the swap's doing
+    swapper.take()
+    swapper.frame_in()
+    assert swapper.request(models / "b", "b")  # arrives mid-frame
+    swapper.prediction_out()
+    swapper.join(30)
+    swapper.take()
+    assert swapper.swaps == 1 and swapper.frames_dropped_during_swap == 0
+
+    assert swapper.request(models / "a", "a")
+    swapper.frame_in()
+    swapper.prediction_out()
+    swapper.take()
+    swapper.frame_in()  # skipped inside the window
+    swapper.join(30)
+    swapper.take()
+    assert swapper.swaps == 2 and swapper.active.model_id == "a" and swapper.frames_dropped_during_swap == 1
+
+
 @pytest.mark.parametrize(("bad", "reason"), [("broken", "SHA-256"), ("wide", "restart the detector"),
                                              ("missing", "not found")])
 def test_a_bad_package_keeps_the_running_model(models: Path, bad: str, reason: str) -> None:

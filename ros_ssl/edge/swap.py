@@ -105,7 +105,9 @@ class ModelSwapper:
         self._thread: threading.Thread | None = None
         self._pending: ActiveModel | None = None
         self._requested_at = 0.0
-        self._mark = (0, 0)  # frames in, predictions out when the load was requested
+        # (frames in, predictions out) at the first frame boundary after a request: taken in the frame
+        # thread, so a frame in flight when the request came is counted before the swap window, not in it
+        self._mark: tuple[int, int] | None = None
         self.frames_in = self.predictions_out = 0
         self.swaps = self.failures = 0
         self.swap_ms = self.switch_ms = 0.0
@@ -124,7 +126,7 @@ class ModelSwapper:
             if self._thread is not None or self._pending is not None:
                 return False
             self._requested_at = time.perf_counter()
-            self._mark = (self.frames_in, self.predictions_out)
+            self._mark = None
             self._thread = threading.Thread(target=self._run, args=(Path(path), model_id),
                                             name="model-loader", daemon=True)
             self._thread.start()
@@ -132,6 +134,8 @@ class ModelSwapper:
 
     def take(self) -> EdgeModel:
         """The model for this frame; a loaded model becomes active here, between two frames."""
+        if self._mark is None:
+            self._mark = (self.frames_in, self.predictions_out)
         if self._pending is not None:
             t0 = time.perf_counter()
             with self._lock:
