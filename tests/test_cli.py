@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import tomllib
 import typer.main
+from projecttools import project
 from typer.testing import CliRunner
 
 import ros_ssl
@@ -80,9 +80,9 @@ def test_cli_start_up_imports_no_heavy_layer() -> None:
 
 def test_version() -> None:
     out = _run("--version")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = project()
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ros_ssl.__version__ == project["version"]
+    assert out.stdout.strip() == ros_ssl.__version__ == meta["version"]
 
 
 def test_robot_side_never_imports_torch() -> None:

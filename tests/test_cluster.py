@@ -283,9 +283,11 @@ class CrashOnce(Executor):
         def crash_first(job: J) -> R:  # nested, so Ray ships it by value
             from ros_ssl.data import shard
 
-            if not os.path.exists(marker):
-                open(marker, "w").close()
-                shard.ShardWriter.commit = lambda *_, **__: os._exit(1)
+            try:  # exactly one worker crashes, even when two start at once
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return fn(job)
+            shard.ShardWriter.commit = lambda *_, **__: os._exit(1)
             return fn(job)
 
         return self.inner.map(crash_first, jobs)

@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,10 +92,20 @@ def test_frame_input_matches_to_input_bit_for_bit(models: Path) -> None:
         assert np.array_equal(prepare(rgb), to_input([rgb], spec))
 
 
+def gated(release: threading.Event) -> Callable[[Path], EdgeModel]:
+    """A loader that finishes only once ``release`` is set: the test decides when a load is done."""
+    def gated_load(path: Path) -> EdgeModel:
+        assert release.wait(30)
+        return load(path)
+    return gated_load
+
+
 def test_swap_happens_between_frames_and_no_frame_goes_without_prediction(models: Path) -> None:
     a, b = load(models / "a"), load(models / "b")
     events: list[tuple[dict, str]] = []
-    swapper = ModelSwapper(ActiveModel(a, "a", models / "a"), load, lambda s, e: events.append((s, e)))
+    release = threading.Event()
+    swapper = ModelSwapper(ActiveModel(a, "a", models / "a"), gated(release),
+                           lambda s, e: events.append((s, e)))
     expected_b = b.predict(frame(5))
     stop = threading.Event()
     used: list[str] = []
@@ -116,6 +127,7 @@ def test_swap_happens_between_frames_and_no_frame_goes_without_prediction(models
         time.sleep(0.2)
         assert swapper.request(models / "b", "b")
         assert not swapper.request(models / "a", "a")  # one load at a time
+        release.set()
         end = time.monotonic() + 30
         while swapper.swaps == 0 and time.monotonic() < end:
             time.sleep(0.02)
@@ -139,24 +151,30 @@ def test_dropped_frames_count_only_frames_started_in_the_swap_window(models: Pat
     prediction_out) must not count that frame's prediction against the window; a frame skipped inside
     the window (bad message, NaN output) counts as dropped; frames skipped before the request do not."""
     a = load(models / "a")
-    swapper = ModelSwapper(ActiveModel(a, "a", models / "a"), load)
+    release = threading.Event()
+    swapper = ModelSwapper(ActiveModel(a, "a", models / "a"), gated(release))
     swapper.take()
     swapper.frame_in()  # skipped before any request: not the swap's doing
     swapper.take()
     swapper.frame_in()
     assert swapper.request(models / "b", "b")  # arrives mid-frame
     swapper.prediction_out()
+    release.set()
     swapper.join(30)
     swapper.take()
     assert swapper.swaps == 1 and swapper.frames_dropped_during_swap == 0
 
+    release.clear()
+    b = swapper.active.model
     assert swapper.request(models / "a", "a")
-    swapper.frame_in()
-    swapper.prediction_out()
-    swapper.take()
-    swapper.frame_in()  # skipped inside the window
+    for skipped in (False, True):  # one frame predicted, one skipped, both while "a" loads
+        assert swapper.take() is b
+        swapper.frame_in()
+        if not skipped:
+            swapper.prediction_out()
+    release.set()
     swapper.join(30)
-    swapper.take()
+    assert swapper.take() is not b
     assert swapper.swaps == 2 and swapper.active.model_id == "a" and swapper.frames_dropped_during_swap == 1
 
 

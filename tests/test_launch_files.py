@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
+from projecttools import project
 
 pytest.importorskip("rclpy")  # the nodes' modules declare the parameters
 from launchtools import (
@@ -52,7 +52,7 @@ def ros2() -> Path:
 
 
 def config_class(executable: str) -> type:
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = project()["scripts"]
     assert executable in scripts, f"{executable} is not a console script in pyproject.toml"
     module = scripts[executable].split(":")[0]
     kind = module.rsplit(".", 1)[1]

@@ -165,8 +165,10 @@ def test_learner_killed_mid_round_continues_after_restart(tmp_path: Path, bags: 
     deadline = time.monotonic() + 120
     while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
         time.sleep(0.2)
+    trained = metrics.is_file() and metrics.read_text().count("\n") >= 2
     os.kill(proc.pid, signal.SIGKILL)  # mid-training: labelled, not published
     proc.wait()
+    assert trained, "the learner wrote no epoch in 120 s"
     assert ModelsDir(tmp_path / "models").current() is None
     labelled = [r["id"] for r in load_dataset(tmp_path / "dataset").recordings]
     recipe.write_text("model: paper_cnn\nepochs: 2\nbatch_size: 16\nbootstrap: 10\n")

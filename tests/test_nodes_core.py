@@ -325,6 +325,15 @@ def _raw(bag: Path) -> list[bytes]:
         return [bytes(x.msg) for x in reader.messages(deserialize=False)]
 
 
+def _flushed(out: Path, count: int) -> bool:
+    """``out`` holds one bag, being written, whose flushed part reads back as ``count`` messages."""
+    bags = list(out.iterdir())
+    try:
+        return len(bags) == 1 and len(_raw(bags[0])) == count
+    except (BagError, OSError):
+        return False
+
+
 def _complete(bag: Path) -> int:
     """Messages in a closed bag, after checking it is complete: metadata counts, MCAP summary and footer."""
     meta = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
@@ -425,7 +434,6 @@ import sys, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_nodes_core import spec, range_cdr, RANGE
 from ros_ssl.bag.handoff import BagSeries, HandOffPolicy
-from ros_ssl.bag.handoff import BagSeries, HandOffPolicy, hand_off
 from ros_ssl.bag.recorder_core import FlushPolicy, RecorderCore
 core = RecorderCore(BagSeries({str(out)!r}, HandOffPolicy(split_s=1.0, drop_dir={str(drop)!r})),
                     FlushPolicy(flush_interval_s=0.05))
@@ -438,10 +446,9 @@ time.sleep(60)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == b"written\n"
-        end = time.monotonic() + 20
-        while len(list(drop.glob("*"))) < 2 and time.monotonic() < end:
+        end = time.monotonic() + 30  # two bags handed over and the third's 5 messages flushed (fsyncs)
+        while not (len(list(drop.glob("*"))) == 2 and _flushed(out, 5)) and time.monotonic() < end:
             time.sleep(0.05)
-        time.sleep(0.3)  # the last bag's commit
     finally:
         proc.kill()
         proc.wait()

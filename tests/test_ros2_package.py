@@ -17,7 +17,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import tomllib
 from launchtools import (
     FINISHED,
     NODES,
@@ -31,6 +30,7 @@ from launchtools import (
     session,
     small_profile,
 )
+from projecttools import project
 
 BASE_DOMAIN = 210  # this file uses domains 210..214
 COLCON = VENV / "colcon"  # colcon-common-extensions, installed with pip --target (git-ignored with .venv/)
@@ -44,9 +44,9 @@ def run(cmd: list[str | Path], env: dict[str, str], cwd: Path | None = None,
 
 def test_package_xml_version_is_the_pyproject_version() -> None:
     xml = ET.parse(ROOT / "package.xml").getroot()
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert xml.findtext("name") == project["name"]
-    assert xml.findtext("version") == project["version"]
+    meta = project()
+    assert xml.findtext("name") == meta["name"]
+    assert xml.findtext("version") == meta["version"]
 
 
 def test_setup_py_wraps_every_node_script() -> None:
@@ -54,7 +54,7 @@ def test_setup_py_wraps_every_node_script() -> None:
     tree = ast.parse((ROOT / "setup.py").read_text())
     (wrapped,) = [ast.literal_eval(n.value) for n in tree.body
                   if isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["NODES"]]
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = project()["scripts"]
     assert sorted(wrapped) == sorted(s for s in scripts if s.startswith("ros-ssl-")) == list(NODES)
 
 

@@ -43,11 +43,11 @@ def test_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path) -> N
     robot.write_text(text)
     for load, path in ((load_profile, robot), (load_recipe, robot), (load_pretrain_recipe, robot),
                        (load_edge_config, robot)):
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: a loaded machine's scheduler pauses do not count
         with pytest.raises(ConfigError,
                            match=r"robot.yaml: YAML document expands to more than 100000 nodes") as err:
             load(path)
-        assert time.perf_counter() - start < 0.5
+        assert time.process_time() - start < 0.5
         assert len(str(err.value)) < 300 and "\n" not in str(err.value)
 
 

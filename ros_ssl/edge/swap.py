@@ -134,21 +134,22 @@ class ModelSwapper:
 
     def take(self) -> EdgeModel:
         """The model for this frame; a loaded model becomes active here, between two frames."""
-        if self._mark is None:
-            self._mark = (self.frames_in, self.predictions_out)
-        if self._pending is not None:
-            t0 = time.perf_counter()
-            with self._lock:
-                new, self._pending = self._pending, None
-                if new is not None:
-                    self.active = new
-                    frames, predictions = self.frames_in - self._mark[0], self.predictions_out - self._mark[1]
-                    self.frames_dropped_during_swap = frames - predictions
-                    self.swaps += 1
-                    self.switch_ms = (time.perf_counter() - t0) * 1e3
-                    self.swap_ms = (time.perf_counter() - self._requested_at) * 1e3
+        if self._mark is not None and self._pending is None:  # the frame path: no lock
+            return self.active.model
+        t0 = time.perf_counter()
+        with self._lock:
+            if self._mark is None:
+                self._mark = (self.frames_in, self.predictions_out)
+            new, self._pending = self._pending, None
             if new is not None:
-                self._on_status(self.status(), "")
+                self.active = new
+                frames, predictions = self.frames_in - self._mark[0], self.predictions_out - self._mark[1]
+                self.frames_dropped_during_swap = frames - predictions
+                self.swaps += 1
+                self.switch_ms = (time.perf_counter() - t0) * 1e3
+                self.swap_ms = (time.perf_counter() - self._requested_at) * 1e3
+        if new is not None:
+            self._on_status(self.status(), "")
         return self.active.model
 
     def frame_in(self) -> None:

@@ -327,10 +327,10 @@ def test_yaml_alias_bomb_exits_2_fast(tmp_path, option: str):
 
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BOMB)
-    start = time.monotonic()
+    start = time.process_time()  # CPU time: a loaded machine's scheduler pauses do not count
     with pytest.raises(ConfigError, match="alias bomb"):
         load_profile(bomb) if option == "--config" else load_recipe(bomb)
-    assert time.monotonic() - start < 1
+    assert time.process_time() - start < 1
     if option == "--config":
         res = label(tmp_path / "missing.bag", tmp_path / "ds", "--config", bomb)
     else:  # train imports torch first, so only the answer is checked here, not its time

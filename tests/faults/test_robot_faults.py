@@ -178,22 +178,30 @@ def test_controller_node_stops_on_nan_predictions_and_on_silence(monkeypatch: py
             executor.spin_once(timeout_sec=0.05)
         return start
 
-    def commands_after(t: float) -> list[tuple[float, float]]:
-        return [(v, w) for when, v, w in cmds if when > t]
+    def commands_between(t0: float, t1: float) -> list[tuple[float, float]]:
+        return [(v, w) for when, v, w in cmds if t0 <= when < t1]
+
+    def stops_and_stays_stopped(phase: list[tuple[float, float]], max_drives: int) -> bool:
+        """The phase's commands: at most ``max_drives`` drives (20 Hz ticks: 20 is a second), then only
+        stops, several. Counts and order, not receipt times: on a loaded machine the predictions queued
+        before a phase, and the commands they caused, may be handled well after it began."""
+        first = next((i for i, c in enumerate(phase) if c == STOP), len(phase))
+        return first <= max_drives and set(phase[first:]) == {STOP} and len(phase) - first >= 3
 
     try:
         send(0.0, 3.0)  # everything free: drives
-        assert any(v > 0 for v, _ in commands_after(0.0)), cmds[-5:]
+        assert any(v > 0 for v, _ in commands_between(0.0, math.inf)), cmds[-5:]
         nan_from = send(math.nan, 1.0)  # before the fix: NaN read as "nothing ahead", driving on
-        assert set(commands_after(nan_from + 0.15)) == {STOP}
+        nan_phase = commands_between(nan_from, time.monotonic())
+        assert stops_and_stays_stopped(nan_phase, max_drives=12), nan_phase
         send(0.0, 1.0)
-        assert commands_after(time.monotonic() - 0.2)[-1][0] > 0  # fresh valid predictions: drives again
+        assert cmds[-1][1] > 0, cmds[-5:]  # fresh valid predictions: drives again
         silent_from = time.monotonic()
-        end = silent_from + 1.0
+        end = silent_from + 1.5
         while time.monotonic() < end:  # silence: the detector stopped
             executor.spin_once(timeout_sec=0.05)
-        late = commands_after(silent_from + 0.3 + 0.15)
-        assert late and set(late) == {STOP}
+        silent_phase = commands_between(silent_from, end)
+        assert stops_and_stays_stopped(silent_phase, max_drives=20), silent_phase  # timeout 0.3 s
     finally:
         executor.shutdown()
         controller.destroy_node()
@@ -452,7 +460,8 @@ def test_run_nodes_die_with_a_killed_run_parent(tmp_path: Path) -> None:
                              str(tmp_path / "bag"), "--duration", "120"],
                             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     kids = wait_for_children(proc, 2, 60, "recorder and simulator")
-    time.sleep(3.0)  # well into their start-up
+    # the recorder has its bag open (killed before, during its imports, it has nothing to close)
+    wait_for(lambda: "recording " in log.read_text(errors="replace"), 60, "the recorder's start")
     kill_and_check_orphans(proc, kids, 20)
     text = log.read_text()
     assert "Traceback" not in text and f"closed {tmp_path / 'bag'}" in text, text[-3000:]  # bag complete
