@@ -133,6 +133,9 @@ def test_dataset_url_refuses_another_image_size_or_a_non_dataset() -> None:
     filesystem("memory://")[0].pipe_file("/geom/junk/file.txt", b"x")
     with pytest.raises(DatasetError, match="memory://geom/junk exists and is not a ros_ssl dataset"):
         label_bags([], "memory://geom/junk", PROFILE, progress=False)
+    filesystem("memory://")[0].pipe_file("/geom/cut/dataset.json", b'{"format": ')  # a cut upload
+    with pytest.raises(DatasetError, match=r"dataset memory://geom/cut: dataset\.json is not valid JSON"):
+        load_dataset("memory://geom/cut")
 
 
 # ------------------------------------------------------------------------------------------ training

@@ -65,17 +65,26 @@ class RemoteDataset:
             raise StorageError(f"cannot read {join(self.url, *parts)} ({err})") from err
         return data
 
-    def header(self) -> Header | None:
-        """The dataset's header, or None where there is no dataset.json yet."""
-        if not self.fs.exists(self._path(HEADER)):
-            return None
+    def header_file(self) -> tuple[bytes, Header] | None:
+        """dataset.json as stored and the header it holds (one read), or None where there is none yet."""
         try:
-            data = json.loads(self.read(HEADER))
+            raw: bytes = self.fs.cat_file(self._path(HEADER))
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise StorageError(f"cannot read {join(self.url, HEADER)} ({err})") from err
+        try:
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DatasetError(f"dataset {self.url}: {HEADER} is not valid JSON ({err})") from err
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise DatasetError(f"dataset {self.url}: {HEADER} is not a {FORMAT!r} header")
-        return header_from_dict(Path(self.url), data)
+        return raw, header_from_dict(Path(self.url), data)
+
+    def header(self) -> Header | None:
+        """The dataset's header, or None where there is no dataset.json yet."""
+        found = self.header_file()
+        return None if found is None else found[1]
 
     def is_empty(self) -> bool:
         return not self.fs.exists(self.root) or not self.fs.ls(self.root, detail=False)
@@ -201,13 +210,14 @@ def fetch_dataset(url: str, cache: Path | None = None) -> Path:
     dataset at once (training ranks, loader workers) never see half a shard.
     """
     remote = RemoteDataset(url)
-    if remote.header() is None:
+    found = remote.header_file()
+    if found is None:
         raise DatasetError(f"{url} is not a dataset: {HEADER} not found (make one with 'ros-ssl label')")
     local = (cache or cache_root()) / hashlib.sha1(remote.url.encode()).hexdigest()[:16]
     for sub in (SHARDS, INCOMING):
         (local / sub).mkdir(parents=True, exist_ok=True)
     tmp = local / f".{HEADER}~{unique_suffix()}"
-    tmp.write_bytes(remote.read(HEADER))
+    tmp.write_bytes(found[0])
     os.replace(tmp, local / HEADER)
     complete = remote.complete_ids()
     for rid in complete:
