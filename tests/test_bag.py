@@ -47,6 +47,10 @@ def test_raw_camera_topic_is_accepted_for_compressed_profile(tmp_path):
     assert s.camera_topic == "/camera/image_raw"
     frames = list(iter_frames(bag, s.camera_topic))
     assert len(frames) == 20 and frames[0][2].shape == (24, 32, 3)
+    thinned = list(iter_frames(bag, s.camera_topic, every=3))  # only these are decoded
+    assert [f.number for f in thinned] == [0, 3, 6, 9, 12, 15, 18]
+    assert all(np.array_equal(f.rgb, frames[f.number].rgb) and f.stamp_ns == frames[f.number].stamp_ns
+               for f in thinned)
 
 
 def test_independent_reader_agrees(tmp_path):

@@ -194,17 +194,21 @@ def _fast_topics(bag: BagReader, route: dict[str, str | None]) -> set[str]:
     return out
 
 
-def iter_frames(path: str | Path, topic: str, size: tuple[int, int] | None = None) -> Iterator[CameraFrame]:
+def iter_frames(path: str | Path, topic: str, size: tuple[int, int] | None = None,
+                every: int = 1) -> Iterator[CameraFrame]:
     """Yield every camera message but exact duplicates, decoded, in bag order.
 
     With ``size`` (width, height) frames come resized to it (``decode_resized``: cheaper than decoding
-    at full size when the caller wants the training resolution anyway). A frame that cannot be decoded
+    at full size when the caller wants the training resolution anyway). With ``every`` > 1 only frames
+    whose index is a multiple of it come, and only those are decoded. A frame that cannot be decoded
     comes without pixels and with the error saying why, so callers count and skip it.
     """
     with BagReader(path) as bag:
         msgtype = bag.msgtype(topic)
         views = msgtype in (IMAGE, COMPRESSED_IMAGE) and bag.known_cdr_layout(msgtype or "")
         for i, raw in enumerate(bag.messages([topic], deserialize=False, unique=True)):
+            if i % every:
+                continue
             if views:
                 msg, t_ns = _image(bag, raw)
             else:

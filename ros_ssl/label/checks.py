@@ -109,11 +109,10 @@ def camera_time_offset(streams: Streams, traj: Trajectory, report: CheckReport) 
     prev: np.ndarray | None = None
     prev_ns = 0
     step = max(1, len(streams.camera_ns) // MAX_OFFSET_FRAMES)
-    for i, t_ns, rgb, _ in iter_frames(streams.path, streams.camera_topic):
-        if i % step or rgb is None:
+    for _, t_ns, rgb, _ in iter_frames(streams.path, streams.camera_topic, (40, 30), every=step):
+        if rgb is None:
             continue
-        grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (40, 30),
-                          interpolation=cv2.INTER_AREA).astype(np.float32)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
         if prev is not None:
             energy.append(float(np.abs(grey - prev).mean()))
             stamps.append((t_ns + prev_ns) // 2)  # the change happened between the two frames
