@@ -6,7 +6,9 @@ The recorder closes a bag every ``split_s`` seconds and moves it, complete, into
 ``ros-ssl learn``, picks it up there, or a sync carries it to the workstation); the detector runs the
 package ``models/current`` names and swaps to a new one between two frames when the learner publishes
 it; the controller drives from the predictions, and now and then (``explore``) leaves the robot to
-its own driver for a spell (on a robot without one, it stands still).
+its own driver for a spell (on a robot without one, it stands still), keeping its collision circle
+(``footprint_x``, ``footprint_radius``: set them for your robot) clear of the predicted obstacles it
+remembers for ``memory_s`` seconds.
 ``models/current`` must exist at start (publish a first model with ``ros-ssl learn --once``). In
 simulation: ``ros-ssl run sim-loop --rounds 3 --out DIR`` (these nodes plus the simulator and the learner).
 """
@@ -45,6 +47,12 @@ def generate_launch_description() -> LaunchDescription:
                               description="Models folder: the detector runs models/current"),
         DeclareLaunchArgument("explore", default_value="0.05",
                               description="Controller: chance per second of an exploration spell"),
+        DeclareLaunchArgument("footprint_x", default_value="0.025",
+                              description="Controller: collision circle's centre ahead of base_link (m)"),
+        DeclareLaunchArgument("footprint_radius", default_value="0.068",
+                              description="Controller: collision circle's radius (m)"),
+        DeclareLaunchArgument("memory_s", default_value="5.0",
+                              description="Controller: remember predicted obstacles this long (s); 0 = off"),
         Node(
             package="ros_ssl",
             executable="ros-ssl-recorder",
@@ -69,6 +77,9 @@ def generate_launch_description() -> LaunchDescription:
             name="controller",
             output="screen",
             on_exit=_end_on_exit,
-            parameters=[{"profile": profile, "explore": _arg("explore", float)}],
+            parameters=[{"profile": profile, "explore": _arg("explore", float),
+                         "footprint_x": _arg("footprint_x", float),
+                         "footprint_radius": _arg("footprint_radius", float),
+                         "memory_s": _arg("memory_s", float)}],
         ),
     ])

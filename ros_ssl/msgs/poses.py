@@ -54,3 +54,11 @@ def wrap_angle(a: float | np.ndarray) -> float | np.ndarray:
 def stamp_ns(header: Any) -> int:
     """Header stamp in integer nanoseconds."""
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def arc_step(pose: tuple[float, float, float], ds: float, dth: float) -> tuple[float, float, float]:
+    """Unicycle pose after an arc of length ``ds`` turning ``dth`` (exact for constant wheel speeds)."""
+    x, y, th = pose
+    mid = th + dth / 2
+    chord = ds * float(np.sinc(dth / 2 / np.pi))  # the arc's chord; sinc keeps straight motion exact
+    return x + chord * math.cos(mid), y + chord * math.sin(mid), float(wrap_angle(th + dth))

@@ -7,6 +7,8 @@ clear, so it does not dither between left and right.
 
 Doubt means stop: a sensor whose free distance is NaN ("cannot see", a non-finite prediction) stops the
 robot, and ``SafeDriver`` stops it as well when no valid prediction came within its watchdog's timeout.
+With odometry, ``SafeDriver`` also keeps clear of obstacles that have left the sensors' fan to the side
+(``ros_ssl.nodes.obstacle_memory``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros_ssl.errors import MessageError
+from ros_ssl.nodes.obstacle_memory import ObstacleMemory, Pose
 from ros_ssl.nodes.predictions import nearest_obstacle
 from ros_ssl.nodes.watchdog import Watchdog
 
 FRONT_YAW = 0.4  # sensors within this angle of straight ahead (rad) decide the speed
 STOP = (0.0, 0.0)
+# Odometry moving more than this between two messages was reset (or jumped): remembered points are void.
+RESET_JUMP_M = 0.25
+RESET_TURN_RAD = 1.0
 
 
 @dataclass(frozen=True)
@@ -67,16 +73,41 @@ class SafeDriver:
     """The Avoider behind a watchdog: it drives only from a valid prediction newer than the timeout.
 
     A prediction of the wrong shape or with a non-finite probability counts as "cannot see": the robot
-    stops at once and stays stopped until a valid prediction comes.
+    stops at once and stays stopped until a valid prediction comes. With an ``ObstacleMemory`` and
+    odometry newer than ``odometry_timeout_s``, each command also keeps clear of the obstacles passed
+    on the side; without fresh odometry it drives from what is ahead alone, as without a memory.
     """
 
     def __init__(self, avoider: Avoider, distances: Sequence[float], threshold: float,
-                 watchdog: Watchdog) -> None:
+                 watchdog: Watchdog, memory: ObstacleMemory | None = None,
+                 odometry_timeout_s: float = 0.5) -> None:
         self.avoider = avoider
         self.distances = list(distances)
         self.threshold = threshold
         self.watchdog = watchdog
+        self.memory = memory
         self._free: np.ndarray | None = None
+        self._odometry_timeout_ns = round(odometry_timeout_s * 1e9)
+        self._pose: Pose | None = None
+        self._pose_ns = 0
+        self._escape = 0.0  # the memory's last in-place turn direction, kept until the way is clear
+
+    def odometry(self, pose: Pose, now_ns: int) -> str:
+        """Take an odometry pose; returns a line for the log when it jumped (a reset: memory cleared)."""
+        previous, fresh = self._pose, self._odometry_fresh(now_ns)
+        self._pose, self._pose_ns = pose, now_ns
+        if self.memory is None or previous is None or not fresh:
+            return ""
+        jump = math.hypot(pose[0] - previous[0], pose[1] - previous[1])
+        if jump <= RESET_JUMP_M and abs(math.remainder(pose[2] - previous[2], math.tau)) <= RESET_TURN_RAD:
+            return ""
+        forgotten = len(self.memory)
+        self.memory.clear()
+        return (f"odometry jumped {jump:.2f} m between two messages (a reset?): forgot {forgotten} "
+                f"remembered obstacle points")
+
+    def _odometry_fresh(self, now_ns: int) -> bool:
+        return self._pose is not None and now_ns - self._pose_ns <= self._odometry_timeout_ns
 
     def update(self, probs: np.ndarray, now_ns: int) -> None:
         """Take a (sensors, distances) prediction; MessageError (and a stop) if it cannot be used."""
@@ -92,6 +123,8 @@ class SafeDriver:
             raise MessageError("prediction holds non-finite probabilities (NaN/inf): cannot see; stopping")
         self._free = np.minimum(free, self.distances[-1])
         self.watchdog.feed(now_ns)
+        if self.memory is not None and self._pose is not None and self._odometry_fresh(now_ns):
+            self.memory.observe(self._free, self.distances[-1], self._pose, now_ns / 1e9)
 
     def _blind(self, now_ns: int) -> None:
         self._free = None
@@ -101,4 +134,13 @@ class SafeDriver:
         """(v, w) from the newest valid prediction, or a stop if there is none within the timeout."""
         if self._free is None or not self.watchdog.ok(now_ns):
             return STOP
-        return self.avoider.command(self._free)
+        desired = self.avoider.command(self._free)
+        if self.memory is None or self._pose is None or not self._odometry_fresh(now_ns):
+            return desired
+        prefer = self._escape or (math.copysign(1.0, desired[1]) if desired[1] else 1.0)
+        chosen = self.memory.choose(self._pose, desired, self.avoider.params.max_turn, prefer)
+        if chosen == desired:
+            self._escape = 0.0
+        elif chosen[1]:
+            self._escape = math.copysign(1.0, chosen[1])
+        return chosen

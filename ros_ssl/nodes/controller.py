@@ -9,7 +9,9 @@ Subscribes to ``/detector/predictions`` and ``/detector/geometry`` and publishes
 until the first valid prediction, whenever the newest valid one is older than ``timeout`` seconds (0.3 s:
 3 to 5 camera frames), and from a prediction it cannot use (non-finite probabilities, wrong
 layout) until the next valid one; the log says when it stops for lack of predictions and when it drives
-again. Needs a sensor x distance model whose sensors are in the profile.
+again. Needs a sensor x distance model whose sensors are in the profile. With odometry (nav_msgs/Odometry
+on the profile's topic) it also remembers the predicted obstacles for ``memory_s`` seconds and keeps its
+``footprint_*`` circle clear of those it has passed on the side (``ros_ssl.nodes.obstacle_memory``).
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
 from std_msgs.msg import Float32MultiArray, String
 
 from ros_ssl.config.geometry import GeometryKind
 from ros_ssl.config.profile import load_profile
 from ros_ssl.errors import ConfigError, MessageError
+from ros_ssl.msgs.poses import odometry_pose
 from ros_ssl.nodes.avoidance import Avoider, AvoidParams, SafeDriver
+from ros_ssl.nodes.obstacle_memory import Footprint, MemoryParams, ObstacleMemory
 from ros_ssl.nodes.params import check_fields, declare_config, param
 from ros_ssl.nodes.predictions import parse_geometry_json, prediction_array
 from ros_ssl.nodes.qos import LATCHED
@@ -56,6 +62,14 @@ class ControllerConfig:
         "robot's own driver (the simulator's data-collection policy) drives up to obstacles and a "
         "learning robot records labels its cautious predictions avoid; 0 = never.", 0.0, 1.0))
     explore_s: float = field(default=8.0, metadata=param("Length of an exploration spell (s).", 0.5, 600.0))
+    memory_s: float = field(default=5.0, metadata=param(
+        "Remember predicted obstacles this long (s) in the odometry frame, so the robot keeps clear of "
+        "those it has passed on the side (needs nav_msgs/Odometry on the profile's odometry topic); "
+        "0 = ahead only.", 0.0, 600.0))
+    footprint_x: float = field(default=0.025, metadata=param(
+        "Centre of the robot's collision circle ahead of base_link (m).", -1.0, 1.0))
+    footprint_radius: float = field(default=0.068, metadata=param(
+        "Radius of the robot's collision circle (m).", 0.001, 5.0))
 
     def validate(self) -> ControllerConfig:
         check_fields(self)
@@ -67,16 +81,30 @@ class ControllerConfig:
     def avoid_params(self) -> AvoidParams:
         return AvoidParams(self.max_speed, self.max_turn, self.stop_distance, self.slow_distance)
 
+    def footprint(self) -> Footprint:
+        return Footprint(self.footprint_x, self.footprint_radius)
+
 
 class ControllerNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("controller", **node_kwargs)
         self.cfg = declare_config(self, ControllerConfig)
-        self._yaws = {s.name: s.yaw for s in load_profile(self.cfg.profile).proximity.sensors}
+        self._profile = load_profile(self.cfg.profile)
+        self._sensors = {s.name: s for s in self._profile.proximity.sensors}
         self._watchdog = Watchdog(self.cfg.timeout, self._now_ns())
         self._driver: SafeDriver | None = None
         self.create_subscription(String, "/detector/geometry", self._on_geometry, LATCHED)
         self.create_subscription(Float32MultiArray, "/detector/predictions", self._on_predictions, 10)
+        self._remember = self.cfg.memory_s > 0 and self._profile.odometry.source == "odometry"
+        if self._remember:
+            self.create_subscription(Odometry, self._profile.odometry.topic, self._on_odometry,
+                                     qos_profile_sensor_data)
+            self.get_logger().info(f"remembering predicted obstacles for {self.cfg.memory_s:g} s, placed "
+                                   f"by odometry on {self._profile.odometry.topic}")
+        elif self.cfg.memory_s > 0:
+            self.get_logger().warning(f"profile {self._profile.name} takes odometry from /tf, which the "
+                                      f"controller does not read: it keeps clear of what is ahead only "
+                                      f"(memory_s ignored)")
         self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.create_timer(1.0 / self.cfg.rate, self._tick)
         self.commands = 0
@@ -96,12 +124,25 @@ class ControllerNode(Node):
             kind = geometry.kind.value
             self.get_logger().error(f"cannot steer from a {kind!r} model; need a sensor_distance model")
             return
-        unknown = [s for s in geometry.sensors if s not in self._yaws]
+        unknown = [s for s in geometry.sensors if s not in self._sensors]
         if unknown:
             self.get_logger().error(f"model sensors {unknown} are not in profile {self.cfg.profile!r}")
             return
-        avoider = Avoider([self._yaws[s] for s in geometry.sensors], self.cfg.avoid_params())
-        self._driver = SafeDriver(avoider, geometry.distances, self.cfg.threshold, self._watchdog)
+        sensors = [self._sensors[s] for s in geometry.sensors]
+        avoider = Avoider([s.yaw for s in sensors], self.cfg.avoid_params())
+        memory = None
+        if self._remember:
+            memory = ObstacleMemory([(s.x, s.y, s.yaw) for s in sensors],
+                                    self._profile.proximity.obstacle_threshold, self.cfg.footprint(),
+                                    MemoryParams(keep_s=self.cfg.memory_s))
+        self._driver = SafeDriver(avoider, geometry.distances, self.cfg.threshold, self._watchdog, memory)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        if self._driver is None:
+            return
+        line = self._driver.odometry(odometry_pose(msg), self._now_ns())
+        if line:
+            self.get_logger().warning(line)
 
     def _on_predictions(self, msg: Float32MultiArray) -> None:
         if self._driver is None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ros_ssl.config.profile import RobotProfile
-from ros_ssl.msgs.poses import wrap_angle
+from ros_ssl.msgs.poses import arc_step
 from ros_ssl.sim.geometry import clearance, shapes_of
 from ros_ssl.sim.scene import Scene
 
@@ -169,9 +169,5 @@ class SimRobot:
 
 
 def _advance(pose: np.ndarray, ds: float, dth: float) -> np.ndarray:
-    """Unicycle step along an arc of length ``ds`` turning ``dth`` (exact for constant wheel speeds)."""
-    x, y, th = pose
-    mid = th + dth / 2
-    # Chord length of the arc; sinc keeps it exact for straight motion (dth -> 0).
-    chord = ds * np.sinc(dth / 2 / np.pi)
-    return np.array([x + chord * math.cos(mid), y + chord * math.sin(mid), float(wrap_angle(th + dth))])
+    x, y, th = arc_step((float(pose[0]), float(pose[1]), float(pose[2])), ds, dth)
+    return np.array([x, y, th])

@@ -209,6 +209,68 @@ def test_controller_node_stops_on_nan_predictions_and_on_silence(monkeypatch: py
         rclpy.shutdown(context=ctx)
 
 
+@pytest.mark.ros
+@pytest.mark.slow
+def test_controller_node_places_obstacles_by_odometry_and_forgets_them_on_a_reset(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    rclpy = pytest.importorskip("rclpy")
+    from nav_msgs.msg import Odometry
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+
+    from ros_ssl.nodes.controller import ControllerNode
+    from ros_ssl.nodes.predictions import geometry_json
+    from ros_ssl.nodes.qos import LATCHED
+
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    sensors = load_profile("sim").sensor_names
+    ctx = Context()
+    rclpy.init(context=ctx, domain_id=150 + os.getpid() % 10)
+    controller = ControllerNode(context=ctx)  # the sim profile: nav_msgs/Odometry on /odom, memory_s 5
+    side = rclpy.create_node("test_side", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    for n in (controller, side):
+        executor.add_node(n)
+    side.create_publisher(String, "/detector/geometry", LATCHED).publish(
+        String(data=geometry_json(LabelGeometry.sensor_distance(sensors, DISTANCES), 0.5)))
+    predictions = side.create_publisher(Float32MultiArray, "/detector/predictions", 10)
+    odometry = side.create_publisher(Odometry, "/odom", 10)
+    probs = np.zeros((len(sensors), len(DISTANCES)), np.float32)
+    probs[0] = 1.0  # the leftmost sensor fires at every distance: an obstacle right there
+    left_obstacle = Float32MultiArray(data=probs.ravel().tolist())
+    left_obstacle.layout.dim = [MultiArrayDimension(label="sensor", size=len(sensors)),
+                                MultiArrayDimension(label="distance", size=len(DISTANCES))]
+
+    def drive_until(done: Callable[[], bool], x: float, what: str) -> None:
+        """Odometry at (x, 0) and a prediction of an obstacle to the left, at 20 Hz, until ``done()``."""
+        end = time.monotonic() + 30
+        while not done():
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            msg = Odometry()
+            msg.pose.pose.position.x = x
+            msg.pose.pose.orientation.w = 1.0
+            odometry.publish(msg)
+            predictions.publish(left_obstacle)
+            executor.spin_once(timeout_sec=0.05)
+
+    def remembered() -> int:
+        driver = controller._driver
+        return 0 if driver is None or driver.memory is None else len(driver.memory)
+
+    try:
+        drive_until(lambda: remembered() > 0, 0.0, "obstacle points placed by odometry")
+        drive_until(lambda: remembered() == 0, 3.0, "the memory forgotten after the odometry jumped 3 m")
+    finally:
+        executor.shutdown()
+        controller.destroy_node()
+        side.destroy_node()
+        rclpy.shutdown(context=ctx)
+    log = capfd.readouterr().err
+    assert "remembering predicted obstacles for 5 s, placed by odometry on /odom" in log
+    assert "odometry jumped 3.00 m between two messages (a reset?): forgot" in log
+
+
 # --- model packages: checked whole before they run ----------------------------------------------------
 
 def tiny_package(path: Path, seed: int = 0, poisoned: bool = False) -> Path:
