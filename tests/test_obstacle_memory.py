@@ -81,7 +81,7 @@ def test_an_obstacle_passed_on_the_side_blocks_the_turn_towards_it() -> None:
     assert memory.clearance(seen_from_far, 0.1, 0.0)[1] > 0.3
 
 
-def test_safe_driver_forgets_on_an_odometry_reset_and_drives_ahead_only_without_odometry() -> None:
+def test_safe_driver_forgets_on_an_odometry_reset_or_gap_and_drives_ahead_only_without_odometry() -> None:
     yaws = [s[2] for s in SENSORS]
     memory = ObstacleMemory(SENSORS, THRESHOLD)
     driver = SafeDriver(Avoider(yaws), DISTANCES, 0.5, Watchdog(0.3, 0), memory)
@@ -90,7 +90,8 @@ def test_safe_driver_forgets_on_an_odometry_reset_and_drives_ahead_only_without_
         driver.update(probs_with(0, 0.0), i * 100 * MS)
     assert len(memory) == 3
     line = driver.odometry((5.0, 5.0, 0.0), 200 * MS)  # a driver restart zeroes odometry, or it jumps
-    assert line.startswith("odometry jumped 7.07 m between two messages") and "forgot 3" in line
+    assert line == ("odometry jumped 7.07 m, 0.00 rad between two messages (a reset?): forgot 3 remembered "
+                    "obstacle points")
     assert len(memory) == 0
 
     for i in range(3, 5):  # the obstacle again, then the robot 4 cm on: it sits beside the footprint
@@ -101,7 +102,10 @@ def test_safe_driver_forgets_on_an_odometry_reset_and_drives_ahead_only_without_
     assert driver.avoider.command(np.asarray([HORIZON, HORIZON, 0.0, HORIZON, HORIZON]))[1] > 0
     assert driver.command(500 * MS) == (0.0, -1.2)  # the memory turns it right, away from the obstacle
     driver.update(probs_with(2, 0.0), 1100 * MS)  # no odometry for 0.6 s: what is ahead only
-    assert driver.command(1100 * MS)[1] > 0
+    assert driver.command(1100 * MS)[1] > 0 and len(memory) > 0
+    line = driver.odometry((0.0, 0.0, 0.0), 1100 * MS)  # a restarted driver: a new odometry frame
+    assert line.startswith("odometry came back after 0.6 s of silence (a restarted driver?): forgot ")
+    assert len(memory) == 0
 
 
 def test_without_memory_the_driver_is_the_ahead_only_avoider() -> None:

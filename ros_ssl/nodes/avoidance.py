@@ -93,21 +93,26 @@ class SafeDriver:
         self._escape = 0.0  # the memory's last in-place turn direction, kept until the way is clear
 
     def odometry(self, pose: Pose, now_ns: int) -> str:
-        """Take an odometry pose; returns a line for the log when it jumped (a reset: memory cleared)."""
-        previous, fresh = self._pose, self._odometry_fresh(now_ns)
+        """Take an odometry pose; returns a line for the log when the remembered points became void and
+        were forgotten: the pose jumped (a reset), or came back after a gap (a restarted driver)."""
+        previous, fresh = self._pose, self._fresh_pose(now_ns) is not None
+        gap_s = (now_ns - self._pose_ns) / 1e9
         self._pose, self._pose_ns = pose, now_ns
-        if self.memory is None or previous is None or not fresh:
+        if self.memory is None or previous is None or not len(self.memory):
             return ""
         jump = math.hypot(pose[0] - previous[0], pose[1] - previous[1])
-        if jump <= RESET_JUMP_M and abs(math.remainder(pose[2] - previous[2], math.tau)) <= RESET_TURN_RAD:
+        turn = abs(math.remainder(pose[2] - previous[2], math.tau))
+        if fresh and jump <= RESET_JUMP_M and turn <= RESET_TURN_RAD:
             return ""
         forgotten = len(self.memory)
         self.memory.clear()
-        return (f"odometry jumped {jump:.2f} m between two messages (a reset?): forgot {forgotten} "
-                f"remembered obstacle points")
+        why = (f"jumped {jump:.2f} m, {turn:.2f} rad between two messages (a reset?)" if fresh
+               else f"came back after {gap_s:.1f} s of silence (a restarted driver?)")
+        return f"odometry {why}: forgot {forgotten} remembered obstacle points"
 
-    def _odometry_fresh(self, now_ns: int) -> bool:
-        return self._pose is not None and now_ns - self._pose_ns <= self._odometry_timeout_ns
+    def _fresh_pose(self, now_ns: int) -> Pose | None:
+        """The newest odometry pose, or None when there is none within the odometry timeout."""
+        return self._pose if now_ns - self._pose_ns <= self._odometry_timeout_ns else None
 
     def update(self, probs: np.ndarray, now_ns: int) -> None:
         """Take a (sensors, distances) prediction; MessageError (and a stop) if it cannot be used."""
@@ -123,8 +128,9 @@ class SafeDriver:
             raise MessageError("prediction holds non-finite probabilities (NaN/inf): cannot see; stopping")
         self._free = np.minimum(free, self.distances[-1])
         self.watchdog.feed(now_ns)
-        if self.memory is not None and self._pose is not None and self._odometry_fresh(now_ns):
-            self.memory.observe(self._free, self.distances[-1], self._pose, now_ns / 1e9)
+        pose = self._fresh_pose(now_ns)
+        if self.memory is not None and pose is not None:
+            self.memory.observe(self._free, self.distances[-1], pose, now_ns / 1e9)
 
     def _blind(self, now_ns: int) -> None:
         self._free = None
@@ -135,10 +141,11 @@ class SafeDriver:
         if self._free is None or not self.watchdog.ok(now_ns):
             return STOP
         desired = self.avoider.command(self._free)
-        if self.memory is None or self._pose is None or not self._odometry_fresh(now_ns):
+        pose = self._fresh_pose(now_ns)
+        if self.memory is None or pose is None:
             return desired
         prefer = self._escape or (math.copysign(1.0, desired[1]) if desired[1] else 1.0)
-        chosen = self.memory.choose(self._pose, desired, self.avoider.params.max_turn, prefer)
+        chosen = self.memory.choose(pose, desired, self.avoider.params.max_turn, prefer)
         if chosen == desired:
             self._escape = 0.0
         elif chosen[1]:
