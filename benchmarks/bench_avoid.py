@@ -1,9 +1,10 @@
 """Driving from predictions in the simulator, without ROS: the avoider alone (the baseline, same run)
-against the avoider plus the obstacle memory (``ros_ssl.nodes.obstacle_memory``).
+against the avoider plus the stall guard (``ros_ssl.nodes.stall``), plus the obstacle memory
+(``ros_ssl.nodes.obstacle_memory``), and plus both.
 
     python benchmarks/bench_avoid.py --worlds 8 --seconds 60 [--model runs/demo/model]
 
-Each world is driven twice from its start pose, at the controller's 10 Hz with its default parameters,
+Each world is driven four times from its start pose, at the controller's 10 Hz with its default parameters,
 on the simulator's drifting wheel odometry. Predictions come from simulator truth (a perfect detector:
 every contact is the controller's), or with ``--model`` from that package on rendered camera frames
 (about 30 ms a command on one core). Prints contacts per minute, the share of time wedged against a
@@ -53,17 +54,18 @@ def main() -> None:
     predict = model_predictor(args.model) if args.model else None
     source = f"model {args.model}" if args.model else "simulator truth (a perfect detector)"
     print(f"{args.worlds} worlds x {args.seconds:g} s, predictions from {source}")
+    controllers = {"avoider alone (baseline)": (False, False), "avoider + stall": (False, True),
+                   "avoider + memory": (True, False), "avoider + memory + stall": (True, True)}
     results = {}
-    for memory in (False, True):
+    for name, (memory, stall) in controllers.items():
         start = time.perf_counter()
-        runs = [drive(1000 + i, profile, args.seconds, memory, predict) for i in range(args.worlds)]
-        name = "avoider + obstacle memory" if memory else "avoider alone (baseline)"
-        results[memory] = summary(name, runs)
+        runs = [drive(1000 + i, profile, args.seconds, memory, stall, predict) for i in range(args.worlds)]
+        results[name] = summary(name, runs)
         print(f"{'':28s} ({time.perf_counter() - start:.0f} s wall)")
-    (c0, w0, m0), (c1, w1, m1) = results[False], results[True]
-    print(f"memory / baseline: contacts x{c1 / c0 if c0 else float('nan'):.2f}, "
-          f"wedged x{w1 / w0 if w0 else float('nan'):.2f}, driven x{m1 / m0 if m0 else float('nan'):.2f}")
-
+    c0, w0, m0 = results["avoider alone (baseline)"]
+    for name, (c, w, m) in list(results.items())[1:]:
+        print(f"{name} / baseline: contacts x{c / c0 if c0 else float('nan'):.2f}, "
+              f"wedged x{w / w0 if w0 else float('nan'):.2f}, driven x{m / m0 if m0 else float('nan'):.2f}")
 
 if __name__ == "__main__":
     main()

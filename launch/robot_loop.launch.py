@@ -8,7 +8,7 @@ package ``models/current`` names and swaps to a new one between two frames when 
 it; the controller drives from the predictions, and now and then (``explore``) leaves the robot to
 its own driver for a spell (on a robot without one, it stands still), keeping its collision circle
 (``footprint_x``, ``footprint_radius``: set them for your robot) clear of the predicted obstacles it
-remembers for ``memory_s`` seconds.
+remembers for ``memory_s`` seconds, and turning away when wedged for ``stall_s`` seconds.
 ``models/current`` must exist at start (publish a first model with ``ros-ssl learn --once``). In
 simulation: ``ros-ssl run sim-loop --rounds 3 --out DIR`` (these nodes plus the simulator and the learner).
 """
@@ -53,6 +53,8 @@ def generate_launch_description() -> LaunchDescription:
                               description="Controller: collision circle's radius (m)"),
         DeclareLaunchArgument("memory_s", default_value="5.0",
                               description="Controller: remember predicted obstacles this long (s); 0 = off"),
+        DeclareLaunchArgument("stall_s", default_value="1.0",
+                              description="Controller: turn away after this long wedged (s); 0 = never"),
         Node(
             package="ros_ssl",
             executable="ros-ssl-recorder",
@@ -80,6 +82,6 @@ def generate_launch_description() -> LaunchDescription:
             parameters=[{"profile": profile, "explore": _arg("explore", float),
                          "footprint_x": _arg("footprint_x", float),
                          "footprint_radius": _arg("footprint_radius", float),
-                         "memory_s": _arg("memory_s", float)}],
+                         "memory_s": _arg("memory_s", float), "stall_s": _arg("stall_s", float)}],
         ),
     ])

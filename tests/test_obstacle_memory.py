@@ -1,6 +1,7 @@
 """Obstacles passed on the side: the memory keeps the predicted obstacles in the odometry frame, the
 controller's core keeps its footprint clear of them, and in the simulator (driven from its truth, a
-perfect detector) that ends the side contacts that wedged the ahead-only avoider."""
+perfect detector) that ends the side contacts that wedged the ahead-only avoider. The stall guard turns
+a robot wedged against an obstacle it never saw away from it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ros_ssl.config import load_profile
 from ros_ssl.nodes.avoidance import Avoider, SafeDriver
 from ros_ssl.nodes.obstacle_memory import MemoryParams, ObstacleMemory
 from ros_ssl.nodes.sim_drive import drive
+from ros_ssl.nodes.stall import StallGuard, StallParams
 from ros_ssl.nodes.watchdog import Watchdog
 
 PROFILE = load_profile("sim")
@@ -124,3 +126,31 @@ def test_in_the_simulator_the_memory_ends_the_side_contacts_that_wedge_the_avoid
     assert alone.contacts >= 1 and alone.wedged_s > 30.0, alone
     remembered = drive(world, PROFILE, 60.0, memory=True)
     assert remembered.contacts == 0 and remembered.wedged_s == 0.0 and remembered.metres > 0.3, remembered
+
+
+def test_stall_guard_turns_away_when_forward_commands_do_not_move_the_robot() -> None:
+    guard = StallGuard(StallParams(after_s=1.0, progress=0.25, turn_s=1.0, check_s=0.4))
+    forward = (0.1, 0.0)
+    for i in range(11):  # driving: 1 cm per 0.1 s, as commanded
+        assert guard.command(forward, (0.01 * i, 0.0, 0.0), 0.1 * i, 1.2, prefer=-1.0) is None
+    pose, i = (0.1, 0.0, 0.0), 11
+    while (turn := guard.command(forward, pose, 0.1 * i, 1.2, prefer=-1.0)) is None:  # wedged from 1.0 s
+        i += 1
+    assert turn == (0.0, -1.2) and guard.stalls == 1
+    assert 1.7 <= 0.1 * i <= 2.0  # found once the last second moved the robot under a quarter of the way
+    t = 0.1 * i
+    assert guard.command(forward, pose, t + 0.3, 1.2, prefer=-1.0) == (0.0, -1.2)  # not checked yet
+    assert guard.command(forward, pose, t + 0.45, 1.2, prefer=-1.0) == (0.0, 1.2)  # did not turn: other way
+    turned = (0.1, 0.0, 0.3)
+    assert guard.command(forward, turned, t + 0.9, 1.2, prefer=-1.0) == (0.0, 1.2)  # turning: keeps on
+    assert guard.command(forward, turned, t + 1.5, 1.2, prefer=-1.0) is None  # done: the avoider drives
+    assert guard.command((0.0, 1.2), turned, t + 1.6, 1.2, prefer=-1.0) is None  # a turn is never a stall
+
+
+@pytest.mark.slow
+def test_in_the_simulator_the_stall_guard_frees_the_avoider_from_unseen_side_obstacles() -> None:
+    """Without the memory (as for an obstacle the detector missed), the stall guard turns the wedged
+    avoider away: far less time pushing against a surface, more distance driven."""
+    alone = drive(0, PROFILE, 60.0, memory=False)
+    freed = drive(0, PROFILE, 60.0, memory=False, stall=True)
+    assert freed.wedged_s < alone.wedged_s / 4 and freed.metres > 2 * alone.metres, (alone, freed)

@@ -8,7 +8,8 @@ clear, so it does not dither between left and right.
 Doubt means stop: a sensor whose free distance is NaN ("cannot see", a non-finite prediction) stops the
 robot, and ``SafeDriver`` stops it as well when no valid prediction came within its watchdog's timeout.
 With odometry, ``SafeDriver`` also keeps clear of obstacles that have left the sensors' fan to the side
-(``ros_ssl.nodes.obstacle_memory``).
+(``ros_ssl.nodes.obstacle_memory``) and turns away when wedged against one it never saw
+(``ros_ssl.nodes.stall``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from ros_ssl.errors import MessageError
 from ros_ssl.nodes.obstacle_memory import ObstacleMemory, Pose
 from ros_ssl.nodes.predictions import nearest_obstacle
+from ros_ssl.nodes.stall import StallGuard
 from ros_ssl.nodes.watchdog import Watchdog
 
 FRONT_YAW = 0.4  # sensors within this angle of straight ahead (rad) decide the speed
@@ -73,19 +75,21 @@ class SafeDriver:
     """The Avoider behind a watchdog: it drives only from a valid prediction newer than the timeout.
 
     A prediction of the wrong shape or with a non-finite probability counts as "cannot see": the robot
-    stops at once and stays stopped until a valid prediction comes. With an ``ObstacleMemory`` and
-    odometry newer than ``odometry_timeout_s``, each command also keeps clear of the obstacles passed
-    on the side; without fresh odometry it drives from what is ahead alone, as without a memory.
+    stops at once and stays stopped until a valid prediction comes. With odometry newer than
+    ``odometry_timeout_s``, an ``ObstacleMemory`` keeps each command clear of the obstacles passed on the
+    side and a ``StallGuard`` turns the robot away when it is wedged; without fresh odometry it drives
+    from what is ahead alone, as without them.
     """
 
     def __init__(self, avoider: Avoider, distances: Sequence[float], threshold: float,
-                 watchdog: Watchdog, memory: ObstacleMemory | None = None,
+                 watchdog: Watchdog, memory: ObstacleMemory | None = None, stall: StallGuard | None = None,
                  odometry_timeout_s: float = 0.5) -> None:
         self.avoider = avoider
         self.distances = list(distances)
         self.threshold = threshold
         self.watchdog = watchdog
         self.memory = memory
+        self.stall = stall
         self._free: np.ndarray | None = None
         self._odometry_timeout_ns = round(odometry_timeout_s * 1e9)
         self._pose: Pose | None = None
@@ -142,12 +146,18 @@ class SafeDriver:
             return STOP
         desired = self.avoider.command(self._free)
         pose = self._fresh_pose(now_ns)
-        if self.memory is None or pose is None:
+        if pose is None:
             return desired
         prefer = self._escape or (math.copysign(1.0, desired[1]) if desired[1] else 1.0)
-        chosen = self.memory.choose(pose, desired, self.avoider.params.max_turn, prefer)
-        if chosen == desired:
-            self._escape = 0.0
-        elif chosen[1]:
-            self._escape = math.copysign(1.0, chosen[1])
+        chosen = desired
+        if self.memory is not None:
+            chosen = self.memory.choose(pose, desired, self.avoider.params.max_turn, prefer)
+            if chosen == desired:
+                self._escape = 0.0
+            elif chosen[1]:
+                self._escape = math.copysign(1.0, chosen[1])
+        if self.stall is not None:
+            turn = self.stall.command(chosen, pose, now_ns / 1e9, self.avoider.params.max_turn, prefer)
+            if turn is not None:  # wedged: turn, unless the memory says that turn hits something known
+                chosen = turn if self.memory is None or self.memory.safe(pose, *turn) else STOP
         return chosen

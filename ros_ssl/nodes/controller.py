@@ -11,7 +11,8 @@ until the first valid prediction, whenever the newest valid one is older than ``
 layout) until the next valid one; the log says when it stops for lack of predictions and when it drives
 again. Needs a sensor x distance model whose sensors are in the profile. With odometry (nav_msgs/Odometry
 on the profile's topic) it also remembers the predicted obstacles for ``memory_s`` seconds and keeps its
-``footprint_*`` circle clear of those it has passed on the side (``ros_ssl.nodes.obstacle_memory``).
+``footprint_*`` circle clear of those it has passed on the side (``ros_ssl.nodes.obstacle_memory``), and
+turns away when ``stall_s`` seconds of forward commands did not move it (``ros_ssl.nodes.stall``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ros_ssl.nodes.params import check_fields, declare_config, param
 from ros_ssl.nodes.predictions import parse_geometry_json, prediction_array
 from ros_ssl.nodes.qos import LATCHED
 from ros_ssl.nodes.runtime import main_for
+from ros_ssl.nodes.stall import StallGuard, StallParams
 from ros_ssl.nodes.watchdog import Watchdog
 
 
@@ -66,6 +68,9 @@ class ControllerConfig:
         "Remember predicted obstacles this long (s) in the odometry frame, so the robot keeps clear of "
         "those it has passed on the side (needs nav_msgs/Odometry on the profile's odometry topic); "
         "0 = ahead only.", 0.0, 600.0))
+    stall_s: float = field(default=1.0, metadata=param(
+        "Forward commands this long that moved the robot (by odometry) less than a quarter of the way mean "
+        "it is wedged against something it never saw: it turns in place away; 0 = never.", 0.0, 60.0))
     footprint_x: float = field(default=0.025, metadata=param(
         "Centre of the robot's collision circle ahead of base_link (m).", -1.0, 1.0))
     footprint_radius: float = field(default=0.068, metadata=param(
@@ -95,16 +100,18 @@ class ControllerNode(Node):
         self._driver: SafeDriver | None = None
         self.create_subscription(String, "/detector/geometry", self._on_geometry, LATCHED)
         self.create_subscription(Float32MultiArray, "/detector/predictions", self._on_predictions, 10)
-        self._remember = self.cfg.memory_s > 0 and self._profile.odometry.source == "odometry"
-        if self._remember:
+        wants = self.cfg.memory_s > 0 or self.cfg.stall_s > 0
+        self._odometry = wants and self._profile.odometry.source == "odometry"
+        if self._odometry:
             self.create_subscription(Odometry, self._profile.odometry.topic, self._on_odometry,
                                      qos_profile_sensor_data)
-            self.get_logger().info(f"remembering predicted obstacles for {self.cfg.memory_s:g} s, placed "
-                                   f"by odometry on {self._profile.odometry.topic}")
-        elif self.cfg.memory_s > 0:
+            self.get_logger().info(f"odometry on {self._profile.odometry.topic}: remembering predicted "
+                                   f"obstacles for {self.cfg.memory_s:g} s, stall turn after "
+                                   f"{self.cfg.stall_s:g} s (0 = off)")
+        elif wants:
             self.get_logger().warning(f"profile {self._profile.name} takes odometry from /tf, which the "
                                       f"controller does not read: it keeps clear of what is ahead only "
-                                      f"(memory_s ignored)")
+                                      f"(memory_s, stall_s ignored)")
         self._cmd_pub = self.create_publisher(Twist, "/cmd_vel", 10)
         self.create_timer(1.0 / self.cfg.rate, self._tick)
         self.commands = 0
@@ -130,12 +137,15 @@ class ControllerNode(Node):
             return
         sensors = [self._sensors[s] for s in geometry.sensors]
         avoider = Avoider([s.yaw for s in sensors], self.cfg.avoid_params())
-        memory = None
-        if self._remember:
+        memory = stall = None
+        if self._odometry and self.cfg.memory_s > 0:
             memory = ObstacleMemory([(s.x, s.y, s.yaw) for s in sensors],
                                     self._profile.proximity.obstacle_threshold, self.cfg.footprint(),
                                     MemoryParams(keep_s=self.cfg.memory_s))
-        self._driver = SafeDriver(avoider, geometry.distances, self.cfg.threshold, self._watchdog, memory)
+        if self._odometry and self.cfg.stall_s > 0:
+            stall = StallGuard(StallParams(after_s=self.cfg.stall_s))
+        self._driver = SafeDriver(avoider, geometry.distances, self.cfg.threshold, self._watchdog, memory,
+                                  stall)
 
     def _on_odometry(self, msg: Odometry) -> None:
         if self._driver is None:

@@ -3,7 +3,8 @@
 Measures the driving itself, apart from ROS timing and apart from the detector when the predictions
 come from simulator truth (a perfect detector): a contact the controller makes then is the
 controller's. ``benchmarks/bench_avoid.py`` compares the avoider alone with the avoider plus
-``ObstacleMemory`` this way, on truth or on a model package's predictions from rendered frames.
+``ObstacleMemory`` and ``StallGuard`` this way, on truth or on a model package's predictions from
+rendered frames.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ros_ssl.config.profile import RobotProfile
 from ros_ssl.nodes.avoidance import Avoider, AvoidParams, SafeDriver
 from ros_ssl.nodes.obstacle_memory import Footprint, MemoryParams, ObstacleMemory
+from ros_ssl.nodes.stall import StallGuard
 from ros_ssl.nodes.watchdog import Watchdog
 from ros_ssl.sim.geometry import shapes_of
 from ros_ssl.sim.robot import SimRobot
@@ -49,12 +51,13 @@ def truth_predictor(world: dict[str, Any], distances: list[float]) -> Predict:
     return predict
 
 
-def drive(world_seed: int, profile: RobotProfile, seconds: float, memory: bool,
+def drive(world_seed: int, profile: RobotProfile, seconds: float, memory: bool, stall: bool = False,
           predict: Predict | None = None, params: AvoidParams = AvoidParams(),
           memory_params: MemoryParams = MemoryParams(), rate_hz: float = 10.0,
           step_s: float = 0.02) -> DriveStats:
     """Drive ``seconds`` in the world of ``world_seed`` from predictions at ``rate_hz`` (simulator truth
-    unless ``predict`` is given), with or without the obstacle memory, and count what happened."""
+    unless ``predict`` is given), with or without the obstacle memory and the stall guard, and count
+    what happened."""
     distances = list(profile.label_geometry().distances)
     sensors = profile.proximity.sensors
     world = generate_world(world_seed)
@@ -63,7 +66,7 @@ def drive(world_seed: int, profile: RobotProfile, seconds: float, memory: bool,
         keep = (ObstacleMemory([(s.x, s.y, s.yaw) for s in sensors], profile.proximity.obstacle_threshold,
                                footprint, memory_params) if memory else None)
         driver = SafeDriver(Avoider([s.yaw for s in sensors], params), distances, 0.5, Watchdog(0.3, 0),
-                            keep)
+                            keep, StallGuard() if stall else None)
         guess = predict or truth_predictor(world, distances)
         contacts, wedged_s, metres, t, next_command = 0, 0.0, 0.0, 0.0, 0.0
         was_bumped, last = False, robot.true_pose

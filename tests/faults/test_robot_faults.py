@@ -267,7 +267,7 @@ def test_controller_node_places_obstacles_by_odometry_and_forgets_them_on_a_rese
         side.destroy_node()
         rclpy.shutdown(context=ctx)
     log = capfd.readouterr().err
-    assert "remembering predicted obstacles for 5 s, placed by odometry on /odom" in log
+    assert "odometry on /odom: remembering predicted obstacles for 5 s, stall turn after 1 s" in log
     assert "odometry jumped 3.00 m, 0.00 rad between two messages (a reset?): forgot" in log
 
 
