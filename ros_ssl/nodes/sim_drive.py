@@ -36,9 +36,6 @@ class DriveStats:
     wedged_s: float  # time spent in contact (the simulator refuses the step; the wheels stall)
     metres: float  # distance the robot really drove
 
-    def per_minute(self, value: float) -> float:
-        return value * 60.0 / self.seconds
-
 
 def truth_predictor(world: dict[str, Any], distances: list[float]) -> Predict:
     """A perfect detector: the labels ``true_sensor_labels`` gives at the robot's true pose."""
