@@ -67,5 +67,6 @@ def main() -> None:
         print(f"{name} / baseline: contacts x{c / c0 if c0 else float('nan'):.2f}, "
               f"wedged x{w / w0 if w0 else float('nan'):.2f}, driven x{m / m0 if m0 else float('nan'):.2f}")
 
+
 if __name__ == "__main__":
     main()

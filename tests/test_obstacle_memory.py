@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ros_ssl.config import load_profile
+from ros_ssl.errors import MessageError
 from ros_ssl.nodes.avoidance import Avoider, SafeDriver
 from ros_ssl.nodes.obstacle_memory import MemoryParams, ObstacleMemory
 from ros_ssl.nodes.sim_drive import drive
@@ -38,7 +39,7 @@ def probs_with(sensor: int, distance: float) -> np.ndarray:
 
 
 def test_a_point_is_kept_once_the_next_prediction_confirms_it() -> None:
-    memory = ObstacleMemory(SENSORS, THRESHOLD)
+    memory = ObstacleMemory(SENSORS, THRESHOLD, params=MemoryParams(keep_s=0.5))
     memory.observe(free_with(0, 0.05), HORIZON, (0.0, 0.0, 0.0), 0.0)
     assert len(memory) == 0  # one prediction alone may be a wrong cell
     memory.observe(free_with(0, 0.05), HORIZON, (0.0, 0.0, 0.0), 0.1)
@@ -47,7 +48,12 @@ def test_a_point_is_kept_once_the_next_prediction_confirms_it() -> None:
     memory.observe(free_with(2, 0.1), HORIZON, (0.0, 0.0, 0.0), 0.3)
     assert len(memory) == 3
     memory.observe(free_with(0, 0.03), HORIZON, (0.02, 0.0, 0.0), 0.4)  # the same obstacle, robot 2 cm on
-    assert len(memory) == 6  # placed by odometry where it was: confirmed by the earlier points
+    assert len(memory) == 3  # placed by odometry where they were: refreshed, not copied
+    nothing = np.full(len(SENSORS), HORIZON)
+    memory.observe(nothing, HORIZON, (0.02, 0.0, 0.0), 0.8)
+    assert len(memory) == 3  # kept 0.5 s from 0.4, when they were seen last
+    memory.observe(nothing, HORIZON, (0.02, 0.0, 0.0), 0.95)
+    assert len(memory) == 0
 
 
 def test_points_are_forgotten_after_keep_s_and_beyond_reach() -> None:
@@ -61,9 +67,14 @@ def test_points_are_forgotten_after_keep_s_and_beyond_reach() -> None:
     assert len(memory) == 0
     for t in (2.0, 2.1):
         memory.observe(free_with(1, 0.1), HORIZON, (0.0, 0.0, 0.0), t)
-    memory.observe(nothing, HORIZON, (1.0, 0.0, 0.0), 2.2)
+    assert len(memory) == 3
+    memory.observe(nothing, HORIZON, (1.0, 0.0, 0.0), 2.2)  # the robot is 1 m on: out of reach
     assert len(memory) == 0
-    memory.observe(nothing, HORIZON, (1.0, 0.0, 0.0), 2.3)
+    for t in (3.0, 3.1, 3.2):  # seen again and again: refreshed in place, not copied
+        memory.observe(free_with(1, 0.1), HORIZON, (0.0, 0.0, 0.0), t)
+    assert len(memory) == 3
+    memory.observe(nothing, HORIZON, (0.0, 0.0, 0.0), 4.15)  # last seen at 3.2: kept for 1 s from then
+    assert len(memory) == 3
     memory.clear()
     assert len(memory) == 0
 
@@ -101,7 +112,7 @@ def test_safe_driver_forgets_on_an_odometry_reset_or_gap_and_drives_ahead_only_w
         driver.update(probs_with(0, 0.0), i * 100 * MS)
     driver.odometry((5.04, 5.0, 0.0), 500 * MS)
     driver.update(probs_with(2, 0.0), 500 * MS)  # blocked straight ahead: the avoider turns left
-    assert driver.avoider.command(np.asarray([HORIZON, HORIZON, 0.0, HORIZON, HORIZON]))[1] > 0
+    assert Avoider(yaws).command(np.asarray([HORIZON, HORIZON, 0.0, HORIZON, HORIZON]))[1] > 0
     assert driver.command(500 * MS) == (0.0, -1.2)  # the memory turns it right, away from the obstacle
     driver.update(probs_with(2, 0.0), 1100 * MS)  # no odometry for 0.6 s: what is ahead only
     assert driver.command(1100 * MS)[1] > 0 and len(memory) > 0
@@ -145,6 +156,26 @@ def test_stall_guard_turns_away_when_forward_commands_do_not_move_the_robot() ->
     assert guard.command(forward, turned, t + 0.9, 1.2, prefer=-1.0) == (0.0, 1.2)  # turning: keeps on
     assert guard.command(forward, turned, t + 1.5, 1.2, prefer=-1.0) is None  # done: the avoider drives
     assert guard.command((0.0, 1.2), turned, t + 1.6, 1.2, prefer=-1.0) is None  # a turn is never a stall
+
+
+def test_a_stop_in_between_is_not_a_stall() -> None:
+    """Forward, then a stop for an unusable prediction, then forward again: the stop's standing still
+    must not read as a stall when driving resumes."""
+    yaws = [s[2] for s in SENSORS]
+    driver = SafeDriver(Avoider(yaws), DISTANCES, 0.5, Watchdog(0.3, 0), stall=StallGuard())
+    free = np.zeros((len(SENSORS), len(DISTANCES)), np.float32)
+    for i, x in ((0, 0.0), (1, 0.01)):
+        driver.odometry((x, 0.0, 0.0), i * 100 * MS)
+        driver.update(free, i * 100 * MS)
+        assert driver.command(i * 100 * MS) == (0.1, 0.0)
+    with pytest.raises(MessageError):
+        driver.update(np.full_like(free, np.nan), 200 * MS)
+    for i in range(2, 10):  # stopped, odometry still coming
+        driver.odometry((0.02, 0.0, 0.0), i * 100 * MS)
+        assert driver.command(i * 100 * MS) == (0.0, 0.0)
+    driver.odometry((0.02, 0.0, 0.0), 1000 * MS)
+    driver.update(free, 1000 * MS)
+    assert driver.command(1000 * MS) == (0.1, 0.0) and driver.stall is not None and driver.stall.stalls == 0
 
 
 @pytest.mark.slow

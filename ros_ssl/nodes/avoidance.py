@@ -97,19 +97,26 @@ class SafeDriver:
         self._escape = 0.0  # the memory's last in-place turn direction, kept until the way is clear
 
     def odometry(self, pose: Pose, now_ns: int) -> str:
-        """Take an odometry pose; returns a line for the log when the remembered points became void and
-        were forgotten: the pose jumped (a reset), or came back after a gap (a restarted driver)."""
+        """Take an odometry pose. A jump (a reset) or a pose after a gap (maybe a restarted driver, in a
+        new frame) voids what was placed or watched in the old frame; returns a line for the log then,
+        when remembered points were forgotten."""
         previous, fresh = self._pose, self._fresh_pose(now_ns) is not None
         gap_s = (now_ns - self._pose_ns) / 1e9
         self._pose, self._pose_ns = pose, now_ns
-        if self.memory is None or previous is None or not len(self.memory):
+        if previous is None:
             return ""
         jump = math.hypot(pose[0] - previous[0], pose[1] - previous[1])
         turn = abs(math.remainder(pose[2] - previous[2], math.tau))
         if fresh and jump <= RESET_JUMP_M and turn <= RESET_TURN_RAD:
             return ""
-        forgotten = len(self.memory)
-        self.memory.clear()
+        forgotten = len(self.memory) if self.memory is not None else 0
+        if self.memory is not None:
+            self.memory.clear()
+        if self.stall is not None:
+            self.stall.reset()
+        self._escape = 0.0
+        if not forgotten:
+            return ""
         why = (f"jumped {jump:.2f} m, {turn:.2f} rad between two messages (a reset?)" if fresh
                else f"came back after {gap_s:.1f} s of silence (a restarted driver?)")
         return f"odometry {why}: forgot {forgotten} remembered obstacle points"
@@ -142,22 +149,27 @@ class SafeDriver:
 
     def command(self, now_ns: int) -> tuple[float, float]:
         """(v, w) from the newest valid prediction, or a stop if there is none within the timeout."""
+        pose = self._fresh_pose(now_ns)
+        if (self._free is None or not self.watchdog.ok(now_ns) or pose is None) and self.stall is not None:
+            self.stall.reset()  # what it watched no longer says whether the robot is wedged
         if self._free is None or not self.watchdog.ok(now_ns):
             return STOP
         desired = self.avoider.command(self._free)
-        pose = self._fresh_pose(now_ns)
         if pose is None:
             return desired
+        max_turn = self.avoider.params.max_turn
         prefer = self._escape or (math.copysign(1.0, desired[1]) if desired[1] else 1.0)
         chosen = desired
         if self.memory is not None:
-            chosen = self.memory.choose(pose, desired, self.avoider.params.max_turn, prefer)
+            chosen = self.memory.choose(pose, desired, max_turn, prefer)
             if chosen == desired:
                 self._escape = 0.0
             elif chosen[1]:
                 self._escape = math.copysign(1.0, chosen[1])
         if self.stall is not None:
-            turn = self.stall.command(chosen, pose, now_ns / 1e9, self.avoider.params.max_turn, prefer)
+            if self.memory is not None and not self.memory.safe(pose, 0.0, prefer * max_turn):
+                prefer = -prefer  # first the turn the memory finds clear
+            turn = self.stall.command(chosen, pose, now_ns / 1e9, max_turn, prefer)
             if turn is not None:  # wedged: turn, unless the memory says that turn hits something known
                 chosen = turn if self.memory is None or self.memory.safe(pose, *turn) else STOP
         return chosen

@@ -31,6 +31,7 @@ Pose = tuple[float, float, float]
 RAY_FROM = 0.02  # nearest of the points put on a firing sensor's ray (m)
 RAY_POINTS = 3
 STEP_S = 0.05  # rollout step (s)
+SAME_POINT = 0.005  # a confirmed point this close to a remembered one refreshes it instead (m)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ObstacleMemory:
                                   sensor[:, 1, None] + ray * np.sin(sensor[:, 2, None])], -1)
         self.footprint, self.params = footprint, params
         self._points = np.zeros((0, 2))  # confirmed, odom frame
-        self._seen = np.zeros(0)  # when each confirmed point was added (s)
+        self._seen = np.zeros(0)  # when each confirmed point was last seen (s)
         self._last = np.zeros((0, 2))  # the previous prediction's points, awaiting confirmation
 
     def __len__(self) -> int:
@@ -78,16 +79,22 @@ class ObstacleMemory:
 
     def observe(self, free: np.ndarray, horizon: float, pose: Pose, now_s: float) -> None:
         """Add the obstacles of one prediction: ``free`` (S,) free distances, ``horizon`` the farthest
-        predicted distance (a sensor free that far sees nothing), ``pose`` the odometry pose."""
+        predicted distance (a sensor free that far sees nothing: an obstacle first predicted in the last
+        cell is remembered once it is seen nearer), ``pose`` the odometry pose."""
         free = np.asarray(free, np.float64)
         firing = np.isfinite(free) & (free < horizon)
         local = self._offsets[firing] + np.stack([free[firing], np.zeros(int(firing.sum()))], -1)[:, None]
         new = _to_frame(local.reshape(-1, 2), pose)
         known = np.concatenate([self._last, self._points])
         if len(new) and len(known):
-            near = _distances(new, known).min(axis=1) <= self.params.confirm
-            self._points = np.concatenate([self._points, new[near]])
-            self._seen = np.concatenate([self._seen, np.full(int(near.sum()), now_s)])
+            confirmed = new[_distances(new, known).min(axis=1) <= self.params.confirm]
+            if len(self._points) and len(confirmed):  # seen again where a point is: refresh it, no copy
+                gap = _distances(confirmed, self._points)
+                again = gap.min(axis=1) <= SAME_POINT
+                self._seen[gap[again].argmin(axis=1)] = now_s
+                confirmed = confirmed[~again]
+            self._points = np.concatenate([self._points, confirmed])
+            self._seen = np.concatenate([self._seen, np.full(len(confirmed), now_s)])
         self._last = new
         keep = now_s - self._seen < self.params.keep_s
         keep &= np.hypot(*(self._points - pose[:2]).T) < self.params.reach

@@ -10,12 +10,14 @@ rendered frames.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ros_ssl.config.profile import RobotProfile
+from ros_ssl.errors import MessageError
 from ros_ssl.nodes.avoidance import Avoider, AvoidParams, SafeDriver
 from ros_ssl.nodes.obstacle_memory import Footprint, MemoryParams, ObstacleMemory
 from ros_ssl.nodes.stall import StallGuard
@@ -71,7 +73,8 @@ def drive(world_seed: int, profile: RobotProfile, seconds: float, memory: bool, 
             now_ns = round(t * NS)
             driver.odometry(robot.odometry, now_ns)
             if t >= next_command:
-                driver.update(guess(robot), now_ns)
+                with suppress(MessageError):  # a non-finite prediction: the driver stops, as the node does
+                    driver.update(guess(robot), now_ns)
                 robot.step(0.0, driver.command(now_ns))
                 next_command += 1.0 / rate_hz
             robot.step(step_s)

@@ -4,8 +4,9 @@ The memory (``ros_ssl.nodes.obstacle_memory``) keeps clear of what the predictio
 they missed can still touch the footprint's side, and the robot then pushes against it for as long as
 the way ahead looks free (in the sim-loop: 10-46 s at a time). ``StallGuard`` watches the commanded
 speed against the odometry: after ``after_s`` seconds of forward commands that moved the robot less than
-``progress`` of the commanded distance, it turns in place for ``turn_s`` seconds; a turn that has not
-turned the odometry after ``check_s`` seconds is blocked that way, so it turns the other way. Wheel
+``progress`` of the commanded distance, it turns in place for ``turn_s`` seconds, first the way the
+caller prefers (it does not know which side touches); a turn that has not turned the odometry after
+``check_s`` seconds is blocked that way, so it turns the other way. Wheel
 odometry of a robot whose wheels slip moves while the robot does not: there it cannot tell.
 """
 
@@ -37,10 +38,16 @@ class StallGuard:
         self._turn = 1.0
         self._check: tuple[float, float] = (0.0, 0.0)  # (time, yaw) the current turn is judged from
 
+    def reset(self) -> None:
+        """Forget the commands watched and any turn under way (a stop, no odometry, an odometry reset)."""
+        self._window.clear()
+        self._until = -math.inf
+
     def command(self, desired: tuple[float, float], pose: Pose, now_s: float, max_turn: float,
                 prefer: float) -> tuple[float, float] | None:
-        """An in-place turn while recovering from a stall, else None (``desired`` stands); ``prefer`` is
-        the sign to turn first when a stall is found."""
+        """An in-place turn while recovering from a stall, else None (``desired`` stands). Call every
+        command period with fresh odometry, and ``reset`` when the robot stops or the odometry is lost;
+        ``prefer`` is the sign to turn first when a stall is found (the caller's guess of the clear side)."""
         p = self.params
         if now_s < self._until:
             since, yaw = self._check
@@ -59,7 +66,7 @@ class StallGuard:
             self._window.popleft()
         first, last = self._window[0], self._window[-1]
         span = last[0] - first[0]
-        if span < 0.9 * p.after_s:
+        if len(self._window) < 2 or span < 0.9 * p.after_s:
             return None
         commanded = sum(v for *_, v in list(self._window)[:-1]) / (len(self._window) - 1) * span
         moved = math.hypot(last[1] - first[1], last[2] - first[2])
