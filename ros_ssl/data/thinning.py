@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ros_ssl.data.store import Dataset
+from ros_ssl.msgs.poses import wrap_angle
 
 # Odometry that moved less than this since the previous frame counts as standing still.
 STILL_M = 1e-4
@@ -23,7 +24,7 @@ def still_keep(poses: np.ndarray, every: int) -> np.ndarray:
     if every <= 1 or n == 0:
         return np.ones(n, bool)
     step = np.diff(poses, axis=0)
-    turn = np.abs(np.angle(np.exp(1j * step[:, 2])))
+    turn = np.abs(wrap_angle(step[:, 2]))
     still = np.concatenate([[False], (np.hypot(step[:, 0], step[:, 1]) < STILL_M) & (turn < STILL_RAD)])
     index = np.arange(n)
     run = index - np.maximum.accumulate(np.where(still, 0, index))  # position within the still run

@@ -45,6 +45,3 @@ def label_to_shard(job: BagJob) -> BagOutcome:
     except Exception as err:  # noqa: BLE001 - one broken bag must not stop the others
         return BagOutcome(job.source, error=describe(err))
     return BagOutcome(job.source, meta, added)
-
-
-

@@ -7,6 +7,8 @@ from typing import Any, overload
 
 import numpy as np
 
+Pose = tuple[float, float, float]  # planar x, y (m), yaw (rad)
+
 
 def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
@@ -17,19 +19,19 @@ def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
     return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
 
 
-def odometry_pose(msg: Any) -> tuple[float, float, float]:
+def odometry_pose(msg: Any) -> Pose:
     """(x, y, yaw) of a nav_msgs/Odometry."""
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     return float(p.x), float(p.y), yaw_from_quaternion(q.x, q.y, q.z, q.w)
 
 
-def transform_pose(tf: Any) -> tuple[float, float, float]:
+def transform_pose(tf: Any) -> Pose:
     """(x, y, yaw) of a geometry_msgs/Transform."""
     t, q = tf.translation, tf.rotation
     return float(t.x), float(t.y), yaw_from_quaternion(q.x, q.y, q.z, q.w)
 
 
-def compose(a: tuple[float, float, float], b: tuple[float, float, float]) -> tuple[float, float, float]:
+def compose(a: Pose, b: Pose) -> Pose:
     """Pose ``b`` (given in frame ``a``) expressed in ``a``'s parent frame."""
     ax, ay, at = a
     bx, by, bt = b
@@ -56,7 +58,7 @@ def stamp_ns(header: Any) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
-def arc_step(pose: tuple[float, float, float], ds: float, dth: float) -> tuple[float, float, float]:
+def arc_step(pose: Pose, ds: float, dth: float) -> Pose:
     """Unicycle pose after an arc of length ``ds`` turning ``dth`` (exact for constant wheel speeds)."""
     x, y, th = pose
     mid = th + dth / 2

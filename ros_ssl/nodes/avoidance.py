@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ros_ssl.errors import MessageError
-from ros_ssl.nodes.obstacle_memory import ObstacleMemory, Pose
+from ros_ssl.msgs.poses import Pose, wrap_angle
+from ros_ssl.nodes.obstacle_memory import ObstacleMemory
 from ros_ssl.nodes.predictions import nearest_obstacle
 from ros_ssl.nodes.stall import StallGuard
 from ros_ssl.nodes.watchdog import Watchdog
@@ -106,7 +107,7 @@ class SafeDriver:
         if previous is None:
             return ""
         jump = math.hypot(pose[0] - previous[0], pose[1] - previous[1])
-        turn = abs(math.remainder(pose[2] - previous[2], math.tau))
+        turn = abs(wrap_angle(pose[2] - previous[2]))
         if fresh and jump <= RESET_JUMP_M and turn <= RESET_TURN_RAD:
             return ""
         forgotten = len(self.memory) if self.memory is not None else 0

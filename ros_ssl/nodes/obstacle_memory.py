@@ -4,7 +4,7 @@ The proximity sensors, and so the detector that learned from them, cover a fan a
 sim robot and the Thymio: +-38 degrees). An obstacle the robot drives past leaves that fan before it
 leaves the robot's footprint, and the ahead-only ``Avoider`` then turns or drives into it: in the
 closed-loop run every contact was on the side, 55-105 degrees off the heading, and with a perfect
-detector the robot was wedged against a side obstacle 88 % of the time (``benchmarks/bench_avoid.py``).
+detector the robot was wedged against a side obstacle 81 % of the time (``benchmarks/bench_avoid.py``).
 
 ``ObstacleMemory`` keeps, for every sensor whose free distance is f, points on its ray after driving
 f (from 2 cm to the obstacle threshold: where the obstacle that fires it can be), in the odometry frame,
@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ros_ssl.msgs.poses import arc_step
+from ros_ssl.msgs.poses import Pose, arc_step
 
-Pose = tuple[float, float, float]
 RAY_FROM = 0.02  # nearest of the points put on a firing sensor's ray (m)
 RAY_POINTS = 3
 STEP_S = 0.05  # rollout step (s)

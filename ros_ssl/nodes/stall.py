@@ -16,7 +16,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-Pose = tuple[float, float, float]
+from ros_ssl.msgs.poses import Pose, wrap_angle
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class StallGuard:
         if now_s < self._until:
             since, yaw = self._check
             if now_s - since >= p.check_s:
-                turned = abs(math.remainder(pose[2] - yaw, math.tau))
+                turned = abs(wrap_angle(pose[2] - yaw))
                 if turned < 0.25 * max_turn * (now_s - since):  # blocked this way too
                     self._turn = -self._turn
                     self._until = now_s + p.turn_s

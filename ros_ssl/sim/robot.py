@@ -17,11 +17,9 @@ from typing import Any
 import numpy as np
 
 from ros_ssl.config.profile import RobotProfile
-from ros_ssl.msgs.poses import arc_step
+from ros_ssl.msgs.poses import Pose, arc_step
 from ros_ssl.sim.geometry import clearance, shapes_of
 from ros_ssl.sim.scene import Scene
-
-Pose = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
