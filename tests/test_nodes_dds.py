@@ -404,9 +404,10 @@ def test_sim_detect_publishes_the_models_predictions_and_drives(tmp_path: Path, 
                 bad.publish(CompressedImage(format="jpeg", data=b"not a jpeg"))
                 executor.spin_once(timeout_sec=0.1)
             n = len(arrays)
-            spin_until(executor,
-                       lambda: len(arrays) >= n + 10 and len(cmds) >= 10 and len(matched()) >= 5, 60,
-                       "predictions for frames seen here, and commands")
+            spin_until(executor,  # the controller stops until it has heard the detector (DDS discovery)
+                       lambda: len(arrays) >= n + 10 and len(matched()) >= 5 and len(cmds) >= 10
+                       and any(v != 0.0 or w != 0.0 for v, w in cmds), 60,
+                       "predictions for frames seen here, and commands that drive")
             spin_until(executor, lambda: arrays_seen() >= 5, 30,
                        "prediction arrays equal to the model's output")
         finally:
